@@ -1,0 +1,9 @@
+"""WebSocket routes. Each app that pushes live updates adds its consumers here."""
+
+from django.urls import path
+
+from ecrm.core.consumers import LiveUpdatesConsumer
+
+websocket_urlpatterns = [
+    path("ws/live/", LiveUpdatesConsumer.as_asgi()),
+]

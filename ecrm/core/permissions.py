@@ -1,0 +1,38 @@
+"""Role-based capabilities. Selectors and services call `check_perm`; templates only hide what is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .exceptions import PermissionDenied
+from .models import Role
+
+ALL_STAFF = {Role.ADMIN, Role.MANAGER, Role.AGENT, Role.MARKETER, Role.ANALYST}
+
+CAPABILITIES: dict[str, set[str]] = {
+    "customers.view": ALL_STAFF,
+    "customers.edit": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "customers.merge": {Role.ADMIN, Role.MANAGER},
+    "customers.export": {Role.ADMIN, Role.MANAGER, Role.ANALYST, Role.MARKETER},
+    "customers.configure": {Role.ADMIN},
+    "commerce.view": ALL_STAFF,
+    "commerce.edit": {Role.ADMIN, Role.MANAGER},
+    "imports.run": {Role.ADMIN, Role.MANAGER},
+    "integrations.manage": {Role.ADMIN},
+    "jobs.view": {Role.ADMIN},
+    "audit.view": {Role.ADMIN, Role.MANAGER},
+    "analytics.view": {Role.ADMIN, Role.MANAGER, Role.ANALYST},
+}
+
+
+def has_perm(user: Any, capability: str) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return user.role in CAPABILITIES[capability]
+
+
+def check_perm(user: Any, capability: str) -> None:
+    if not has_perm(user, capability):
+        raise PermissionDenied("You do not have permission to do that.", code=f"forbidden:{capability}")
