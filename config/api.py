@@ -81,15 +81,23 @@ def on_bad_json(request, exc):
 def _register_routers() -> None:
     from ecrm.analytics.api import router as analytics_router
     from ecrm.commerce.api import router as commerce_router
+    from ecrm.conversations.api import router as conversations_router
     from ecrm.core.api import router as core_router
     from ecrm.customers.api import router as customers_router
     from ecrm.ingest.api import router as ingest_router
+    from ecrm.knowledge.api import router as knowledge_router
+    from ecrm.portal.api import router as portal_router
+    from ecrm.service.api import router as service_router
 
     api.add_router("/v1/", ingest_router)
     api.add_router("/v1/customers", customers_router)
     api.add_router("/v1/", commerce_router)
     api.add_router("/v1/", core_router)
     api.add_router("/v1/analytics", analytics_router)
+    api.add_router("/v1/conversations", conversations_router)
+    api.add_router("/v1/service", service_router)
+    api.add_router("/v1/kb", knowledge_router)
+    api.add_router("/v1/portal", portal_router)
 
 
 _register_routers()

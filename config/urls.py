@@ -12,6 +12,13 @@ urlpatterns = [
     path("commerce/", include("ecrm.commerce.urls")),
     path("ingest/", include("ecrm.ingest.urls")),
     path("analytics/", include("ecrm.analytics.urls")),
+    path("inbox/", include("ecrm.conversations.urls")),
+    path("service/", include("ecrm.service.urls")),
+    path("kb/", include("ecrm.knowledge.urls")),
+    path("portal/", include("ecrm.portal.urls")),
+    # public, no console login: the help center and what the shop embeds (chat widget, web forms)
+    path("help/", include("ecrm.knowledge.public_urls")),
+    path("connect/", include("ecrm.conversations.public_urls")),
     path("", include("ecrm.core.urls")),
 ]
 

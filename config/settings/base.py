@@ -38,6 +38,10 @@ INSTALLED_APPS = [
     "ecrm.commerce",
     "ecrm.ingest",
     "ecrm.analytics",
+    "ecrm.conversations",
+    "ecrm.service",
+    "ecrm.knowledge",
+    "ecrm.portal",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +184,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
+# Files from customers (mail attachments, chat uploads) live outside the web root and are served
+# only through permission-checked download views, never by URL.
+PRIVATE_FILES_ROOT = Path(os.environ.get("ECRM_PRIVATE_FILES", VAR_DIR / "private"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # the API's own limit (ECRM_MAX_BATCH_BYTES) is checked first
 
@@ -199,3 +206,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Contact center
+ECRM_MAX_ATTACHMENT_BYTES = int(os.environ.get("ECRM_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024))
+ECRM_MAX_RAW_EMAIL_BYTES = int(os.environ.get("ECRM_MAX_RAW_EMAIL_BYTES", 60 * 1024 * 1024))

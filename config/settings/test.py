@@ -1,6 +1,7 @@
 """Test settings: fast hashing, tasks run eagerly, isolated files."""
 
 import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import HUEY
@@ -8,6 +9,7 @@ from .base import HUEY
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUEY = {**HUEY, "immediate": True}
 MEDIA_ROOT = tempfile.mkdtemp(prefix="ecrm-media-")
+PRIVATE_FILES_ROOT = Path(tempfile.mkdtemp(prefix="ecrm-private-"))
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

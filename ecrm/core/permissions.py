@@ -22,6 +22,18 @@ CAPABILITIES: dict[str, set[str]] = {
     "jobs.view": {Role.ADMIN},
     "audit.view": {Role.ADMIN, Role.MANAGER},
     "analytics.view": {Role.ADMIN, Role.MANAGER, Role.ANALYST},
+    # contact center: agents see their teams' work (selectors scope it); managers see everything
+    "conversations.view": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "conversations.reply": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "conversations.view_all": {Role.ADMIN, Role.MANAGER},
+    "conversations.configure": {Role.ADMIN},
+    "service.view": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "service.edit": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "service.configure": {Role.ADMIN, Role.MANAGER},
+    "service.reports": {Role.ADMIN, Role.MANAGER},
+    "surveys.send": {Role.ADMIN, Role.MANAGER, Role.MARKETER},
+    "knowledge.edit": {Role.ADMIN, Role.MANAGER, Role.AGENT},
+    "knowledge.publish": {Role.ADMIN, Role.MANAGER},
 }
 
 

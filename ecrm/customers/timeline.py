@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -38,9 +39,18 @@ TimelineSource = Callable[[Customer, "dt.datetime | None", int], list[TimelineEn
 _SOURCES: dict[str, TimelineSource] = {}
 
 
-def register_timeline_source(name: str, source: TimelineSource) -> None:
-    """Add (or replace, so a reloaded app does not register twice) a named timeline source."""
+_SCOPED: set[str] = set()
+
+
+def register_timeline_source(name: str, source: TimelineSource, *, scoped: bool = False) -> None:
+    """Add (or replace, so a reloaded app does not register twice) a named timeline source.
+    A `scoped` source is called with the viewer as a fourth argument and shows only what they may
+    see (an agent sees their own teams' conversations, not another team's)."""
     _SOURCES[name] = source
+    if scoped:
+        _SCOPED.add(name)
+    else:
+        _SCOPED.discard(name)
 
 
 def timeline_sources() -> dict[str, TimelineSource]:
@@ -70,16 +80,21 @@ def decode_cursor(cursor: str | None) -> tuple[dt.datetime, str] | None:
     return at, key
 
 
-def build_timeline(customer: Customer, *, cursor: str | None = None, limit: int = 30) -> TimelinePage:
+def build_timeline(
+    customer: Customer, *, user: Any = None, cursor: str | None = None, limit: int = 30
+) -> TimelinePage:
     """Merge the sources by time. Each source is asked for entries at or before the cursor's time
     (ties at exactly that time are possible across sources), then everything not strictly older than
     the cursor in (time, key) order is dropped, so paging never repeats nor skips an entry."""
     position = decode_cursor(cursor)
     before = position[0] if position else None
     entries: list[TimelineEntry] = []
-    for source in _SOURCES.values():
+    for name, source in _SOURCES.items():
         # One extra per source tells us whether there is more after this page.
-        entries.extend(source(customer, before, limit + 1))
+        if name in _SCOPED:
+            entries.extend(source(customer, before, limit + 1, user))  # type: ignore[call-arg]
+        else:
+            entries.extend(source(customer, before, limit + 1))
     if position:
         entries = [e for e in entries if e.sort_key < position]
     entries.sort(key=lambda e: e.sort_key, reverse=True)

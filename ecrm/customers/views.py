@@ -81,7 +81,7 @@ def _detail_context(request: HttpRequest, customer: Customer) -> dict:
         "merges": selectors.merge_history(customer),
         "merged_into": selectors.latest_merge_of(customer) if customer.is_merged else None,
         "panels": selectors.profile_panels(customer, request.user),
-        "timeline": build_timeline(customer),
+        "timeline": build_timeline(customer, user=request.user),
         "can_edit": has_perm(request.user, "customers.edit"),
         "can_merge": has_perm(request.user, "customers.merge"),
     }
@@ -96,7 +96,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 @console_view("customers.view")
 def timeline(request: HttpRequest, customer_id: int) -> HttpResponse:
     customer = selectors.access_customer_for_user(request.user, customer_id)
-    page = build_timeline(customer, cursor=request.GET.get("cursor"))
+    page = build_timeline(customer, user=request.user, cursor=request.GET.get("cursor"))
     return render(
         request, "customers/partials/_timeline_entries.html", {"customer": customer, "timeline": page}
     )
