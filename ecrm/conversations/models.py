@@ -67,6 +67,8 @@ class Conversation(models.Model):
     contact = models.CharField(_("contact"), max_length=320, blank=True)
     # Channel-specific thread key (chat session id, social thread id, CTI call id...).
     thread_key = models.CharField(max_length=200, blank=True)
+    # The tracker's anonymous id of a chat visitor: the agent sees what they viewed.
+    visitor_id = models.CharField(max_length=100, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
@@ -159,3 +161,97 @@ class RoundRobinCursor(models.Model):
 
     def __str__(self) -> str:
         return f"round-robin of team {self.team_id}"
+
+
+class CannedReply(models.Model):
+    """A saved answer with variables ({{ customer.first_name }}, {{ last_order.external_id }})."""
+
+    name = models.CharField(_("name"), max_length=120)
+    shortcut = models.SlugField(_("shortcut"), max_length=40, blank=True)
+    body = models.TextField(_("text"))
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebForm(models.Model):
+    """A form defined in the console and embedded on the shop; each submission opens a conversation."""
+
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="forms")
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("address"), max_length=60, unique=True)
+    # [{"name": "email", "label": "Email", "type": "email", "required": true}, ...]
+    fields = models.JSONField(_("fields"), default=list)
+    success_message = models.CharField(_("thank-you text"), max_length=300, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallbackStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    DONE = "done", _("Called back")
+    MISSED = "missed", _("No answer")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class CallbackRequest(models.Model):
+    """A customer asked to be called at a chosen time: a scheduled task for an agent, with a reminder."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="callback")
+    phone = models.CharField(_("phone"), max_length=32)
+    requested_for = models.DateTimeField(_("call at"), db_index=True)
+    status = models.CharField(max_length=12, choices=CallbackStatus.choices, default=CallbackStatus.SCHEDULED)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"callback {self.phone} at {self.requested_for:%Y-%m-%d %H:%M}"
+
+
+class CallDirection(models.TextChoices):
+    INBOUND = "inbound", _("Inbound")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class CallRecord(models.Model):
+    """One phone call reported by the CTI webhook (start, answer, end), matched to a customer."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="calls")
+    call_id = models.CharField(max_length=120)
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=10, choices=CallDirection.choices)
+    customer_number = models.CharField(max_length=32)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    recording_url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inbox", "call_id"], name="call_unique_per_inbox")]
+
+    def __str__(self) -> str:
+        return f"call {self.call_id}"
+
+    @property
+    def duration_seconds(self) -> int | None:
+        if self.answered_at and self.ended_at:
+            return int((self.ended_at - self.answered_at).total_seconds())
+        return None

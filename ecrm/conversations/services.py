@@ -126,6 +126,17 @@ def register_inbound_hook(hook: InboundHook) -> None:
         _INBOUND_HOOKS.append(hook)
 
 
+# Called after commit with (conversation_id, message_id) for each agent reply (the SLA clock's
+# first response, "waiting on customer" pauses...).
+ReplyHook = Callable[[int, int], None]
+_REPLY_HOOKS: list[ReplyHook] = []
+
+
+def register_reply_hook(hook: ReplyHook) -> None:
+    if hook not in _REPLY_HOOKS:
+        _REPLY_HOOKS.append(hook)
+
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "div", "em", "font",
     "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "small", "span",
@@ -367,9 +378,11 @@ def do_send_reply(
         conv.refresh_from_db()
         record_audit(actor=actor, action="conversation.reply", obj=conv, after={"message": message.pk})
         _announce(conv, "message.created", message)
+        message_id, conv_id = message.pk, conv.pk
         if adapter.can_reply:
-            message_id = message.pk
             transaction.on_commit(lambda: _enqueue_delivery(message_id))
+        for hook in _REPLY_HOOKS:
+            transaction.on_commit(lambda hook=hook: hook(conv_id, message_id))
     conversation.refresh_from_db()
     return message
 

@@ -26,13 +26,27 @@ def inboxes(cast):
 def test_a_message_from_an_unknown_address_creates_the_customer_and_a_conversation(inboxes):
     cn, _ = inboxes
     result = receive_inbound(
-        Inbound(inbox=cn, identities=[("email", "New.Person@Example.com")], subject="Where is my order?",
-                body_text="Hi", external_id="<a1@example.com>", traits={"first_name": "New"})  # fmt: skip
+        Inbound(
+            inbox=cn,
+            identities=[("email", "New.Person@Example.com")],
+            subject="Where is my order?",
+            body_text="Hi",
+            external_id="<a1@example.com>",
+            traits={"first_name": "New"},
+        )  # fmt: skip
     )
     assert result.created_conversation and result.created_customer and not result.duplicate
-    assert Identity.objects.get(kind="email", value="new.person@example.com").customer == result.conversation.customer
+    assert (
+        Identity.objects.get(kind="email", value="new.person@example.com").customer
+        == result.conversation.customer
+    )
     conv = Conversation.objects.get()
-    assert (conv.subject, conv.team, conv.unread, conv.contact) == ("Where is my order?", cn.team, 1, "New.Person@Example.com")
+    assert (conv.subject, conv.team, conv.unread, conv.contact) == (
+        "Where is my order?",
+        cn.team,
+        1,
+        "New.Person@Example.com",
+    )
 
 
 def test_a_known_customer_is_matched_and_a_reply_threads_by_reference(inboxes):
@@ -58,7 +72,9 @@ def test_a_resent_message_is_stored_once(inboxes):
 
 def test_a_new_message_reopens_a_resolved_conversation(inboxes):
     cn, _ = inboxes
-    first = receive_inbound(Inbound(inbox=cn, identities=[("email", "a@example.com")], body_text="1", thread_key="t"))
+    first = receive_inbound(
+        Inbound(inbox=cn, identities=[("email", "a@example.com")], body_text="1", thread_key="t")
+    )
     Conversation.objects.filter(pk=first.conversation.pk).update(status=ConversationStatus.RESOLVED)
     receive_inbound(Inbound(inbox=cn, identities=[("email", "a@example.com")], body_text="2", thread_key="t"))
     assert Conversation.objects.get().status == ConversationStatus.OPEN
@@ -85,15 +101,23 @@ def test_hostile_html_is_sanitised_before_it_is_stored(inboxes):
 def test_refused_attachments_are_listed_and_good_ones_stored(inboxes):
     cn, _ = inboxes
     result = receive_inbound(
-        Inbound(inbox=cn, identities=[("email", "a@example.com")], body_text="files", attachments=[
-            IncomingAttachment("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100),
-            IncomingAttachment("invoice.pdf", "application/pdf", b"MZ\x90\x00 not a pdf"),
-            IncomingAttachment("run.exe", "application/x-msdownload", b"MZ"),
-        ])  # fmt: skip
+        Inbound(
+            inbox=cn,
+            identities=[("email", "a@example.com")],
+            body_text="files",
+            attachments=[
+                IncomingAttachment("photo.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * 100),
+                IncomingAttachment("invoice.pdf", "application/pdf", b"MZ\x90\x00 not a pdf"),
+                IncomingAttachment("run.exe", "application/x-msdownload", b"MZ"),
+            ],
+        )  # fmt: skip
     )
     stored = list(result.message.attachments.values_list("filename", "size"))
     assert stored == [("photo.png", 108)]
-    assert [r["filename"] for r in result.message.metadata["refused_attachments"]] == ["invoice.pdf", "run.exe"]
+    assert [r["filename"] for r in result.message.metadata["refused_attachments"]] == [
+        "invoice.pdf",
+        "run.exe",
+    ]
 
 
 def test_an_agent_sees_only_their_teams_conversations_everywhere(inboxes, cast):
