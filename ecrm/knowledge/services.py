@@ -294,4 +294,3 @@ def do_publish(*, actor: Actor, article: Article, language: str) -> ArticleVersi
     )
     transaction.on_commit(bump_help_center)
     return draft
-
