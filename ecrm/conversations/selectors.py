@@ -91,3 +91,254 @@ def team_agents(team_id: int) -> list[User]:
     return list(
         User.objects.filter(teams__id=team_id, is_active=True, role__in=["agent", "manager"]).order_by("id")
     )
+
+
+# --- The agent inbox list --------------------------------------------------------------------------
+
+INBOX_VIEWS = ("mine", "unassigned", "teams", "all")
+INBOX_STATUSES = ("open", "pending", "resolved", "any")
+# A search resolves to at most this many customers (an email prefix could match thousands).
+MAX_SEARCH_CUSTOMERS = 500
+EXPORT_LIMIT = 10_000
+
+
+def inbox_filters_from_params(params: Any) -> InboxFilters:
+    """The list's filters from a query string (page, export and API share this)."""
+    get = params.get
+    inbox_raw = (get("inbox") or "").strip()
+    return InboxFilters(
+        view=(get("view") or "all").strip(),
+        status=(get("status") or "open").strip(),
+        channel=(get("channel") or "").strip(),
+        inbox=int(inbox_raw) if inbox_raw.isdigit() else None,
+        q=(get("q") or "").strip()[:200],
+    )
+
+
+def check_inbox_filters(filters: InboxFilters) -> None:
+    from ecrm.core.exceptions import ValidationFailed
+
+    from .models import ChannelKind
+
+    errors = {}
+    if filters.view not in INBOX_VIEWS:
+        errors["view"] = f"must be one of {', '.join(INBOX_VIEWS)}"
+    if filters.status not in INBOX_STATUSES:
+        errors["status"] = f"must be one of {', '.join(INBOX_STATUSES)}"
+    if filters.channel and filters.channel not in ChannelKind.values:
+        errors["channel"] = f"must be one of {', '.join(ChannelKind.values)}"
+    if errors:
+        raise ValidationFailed("Some filters are not valid.", fields=errors)
+
+
+def _search_q(q: str) -> Q:
+    """Customer name (prefix), email or phone (through identities), or words of the subject."""
+    from ecrm.customers.models import Customer
+    from ecrm.customers.normalize import normalize_name
+    from ecrm.customers.selectors import PREFIX_END, search_customer_ids
+
+    ids = search_customer_ids(q)
+    if ids is None:
+        name = normalize_name(q)
+        ids = list(
+            Customer.objects.filter(search_name__gte=name, search_name__lt=name + PREFIX_END)
+            .order_by("search_name")
+            .values_list("id", flat=True)[:MAX_SEARCH_CUSTOMERS]
+        )
+    cond = Q(subject__icontains=q)
+    if ids:
+        cond |= Q(customer_id__in=sorted(set(ids))[:MAX_SEARCH_CUSTOMERS])
+    return cond
+
+
+def inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[Conversation]:
+    """Visible conversations matching the filters, newest activity first. Every view is a filter on
+    one of the (status|team|assignee, -last_message_at) indexes of the model."""
+    check_inbox_filters(filters)
+    qs = conversations_for_user(user)
+    if filters.view == "mine":
+        qs = qs.filter(assignee_id=user.pk)
+    elif filters.view == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    elif filters.view == "teams":
+        qs = qs.filter(team_id__in=list(user.teams.values_list("id", flat=True)))
+    if filters.status != "any":
+        qs = qs.filter(status=filters.status)
+    if filters.channel:
+        qs = qs.filter(channel=filters.channel)
+    if filters.inbox:
+        qs = qs.filter(inbox_id=filters.inbox)
+    if filters.q:
+        qs = qs.filter(_search_q(filters.q))
+    return qs.order_by("-last_message_at", "-id")
+
+
+@dataclass
+class InboxPage:
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+def encode_cursor(conv: Conversation) -> str:
+    ts = conv.last_message_at.isoformat() if conv.last_message_at else ""
+    return f"{ts}|{conv.pk}"
+
+
+def _after_cursor(cursor: str) -> Q:
+    """Keyset condition for the rows after `cursor` in (-last_message_at, -id) order. A conversation
+    without any message (no last_message_at) sorts after all others on every database here, as
+    `nulls_last` is forced in `inbox_page_for_user`."""
+    import datetime as dt
+
+    from ecrm.core.exceptions import ValidationFailed
+
+    try:
+        ts_raw, id_raw = cursor.rsplit("|", 1)
+        pk = int(id_raw)
+        ts = dt.datetime.fromisoformat(ts_raw) if ts_raw else None
+    except ValueError:
+        raise ValidationFailed("The page cursor is not valid.", fields={"after": "invalid cursor"}) from None
+    if ts is None:
+        return Q(last_message_at__isnull=True, id__lt=pk)
+    return Q(last_message_at__lt=ts) | Q(last_message_at=ts, id__lt=pk) | Q(last_message_at__isnull=True)
+
+
+def inbox_page_for_user(
+    user: Any, filters: InboxFilters, *, after: str | None = None, limit: int | None = None
+) -> InboxPage:
+    """One page of the inbox by keyset (no OFFSET, no COUNT): the next cursor exists when one more
+    row than the page size came back."""
+    from django.conf import settings
+    from django.db.models import F
+
+    limit = max(1, min(limit or settings.ECRM_PAGE_SIZE, 200))
+    qs = inbox_queryset(user, filters)
+    if after:
+        qs = qs.filter(_after_cursor(after))
+    rows = list(
+        qs.select_related("customer", "assignee", "inbox", "team").order_by(
+            F("last_message_at").desc(nulls_last=True), "-id"
+        )[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InboxPage(conversations=rows, next_cursor=encode_cursor(rows[-1]) if more and rows else None)
+
+
+def inbox_export_rows(user: Any, filters: InboxFilters, *, limit: int = EXPORT_LIMIT) -> list[Conversation]:
+    """The same rows as the list (same visibility), capped, for the CSV export."""
+    from django.db.models import F
+
+    return list(
+        inbox_queryset(user, filters)
+        .select_related("customer", "assignee", "inbox", "team")
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:limit]
+    )
+
+
+def inbox_counts(user: Any) -> dict[str, int]:
+    """Open conversations per view for the tabs, each a capped count so a huge backlog stays cheap."""
+    base = conversations_for_user(user).filter(status="open")
+    cap = 1000
+
+    def capped(qs: QuerySet) -> int:
+        return len(qs.order_by().values_list("id", flat=True)[:cap])
+
+    return {
+        "mine": capped(base.filter(assignee_id=user.pk)),
+        "unassigned": capped(base.filter(assignee__isnull=True)),
+    }
+
+
+def conversation_row_for_user(user: Any, conversation_id: int) -> Conversation:
+    """One list row (the htmx refresh of a row after a live update)."""
+    check_perm(user, "conversations.view")
+    conv = (
+        Conversation.objects.select_related("customer", "assignee", "inbox", "team")
+        .filter(pk=conversation_id)
+        .filter(visibility_q(user))
+        .first()
+    )
+    if conv is None:
+        raise NotFound("No such conversation.")
+    return conv
+
+
+def messages_after(conversation: Conversation, after_id: int | None) -> list[Message]:
+    """Messages newer than the last one a page shows (the live refresh of #messages)."""
+    qs = conversation_messages(conversation)
+    if after_id:
+        qs = qs.filter(id__gt=after_id)
+    return list(qs)
+
+
+def assignable_agents(conversation: Conversation) -> list[User]:
+    """Who the conversation can be handed to: active agents and managers of its team (all for no team)."""
+    qs = User.objects.filter(is_active=True, role__in=["agent", "manager", "admin"])
+    if conversation.team_id:
+        qs = qs.filter(Q(teams__id=conversation.team_id) | Q(role__in=["manager", "admin"]))
+    return list(qs.distinct().order_by("username"))
+
+
+def team_channel_choices() -> list[tuple[str, str]]:
+    from .models import ChannelKind
+
+    return list(ChannelKind.choices)
+
+
+def user_team_ids(user: Any) -> list[int]:
+    return list(user.teams.values_list("id", flat=True))
+
+
+def can_user_see_group(user: Any, group: str) -> bool:
+    """May `user`'s socket join the live-update group `group`? (the inbox consumer asks)"""
+    if not has_perm(user, "conversations.view"):
+        return False
+    if group == "conversations.all":
+        return has_perm(user, "conversations.view_all")
+    if group == "conversations.unteamed":
+        return True
+    if group == f"user.{user.pk}":
+        return True
+    if group.startswith("conversations.team."):
+        tail = group.rsplit(".", 1)[-1]
+        return tail.isdigit() and (
+            has_perm(user, "conversations.view_all") or user.teams.filter(pk=int(tail)).exists()
+        )
+    return False
+
+
+def neighbours(user: Any, conversation: Conversation) -> dict[str, int | None]:
+    """The next (older) and previous (newer) conversation in the default inbox order among the ones
+    with the same status, for the j/k shortcuts: two single-row index probes."""
+    from django.db.models import F
+
+    base = conversations_for_user(user).filter(status=conversation.status).exclude(pk=conversation.pk)
+    ts = conversation.last_message_at
+    if ts is None:
+        older = base.filter(last_message_at__isnull=True, id__lt=conversation.pk).order_by("-id")
+        newer = base.filter(Q(last_message_at__isnull=False) | Q(id__gt=conversation.pk)).order_by(
+            F("last_message_at").asc(nulls_first=False), "id"
+        )
+    else:
+        older = base.filter(
+            Q(last_message_at__lt=ts) | Q(last_message_at=ts, id__lt=conversation.pk)
+        ).order_by("-last_message_at", "-id")
+        newer = base.filter(
+            Q(last_message_at__gt=ts) | Q(last_message_at=ts, id__gt=conversation.pk)
+        ).order_by("last_message_at", "id")
+    return {
+        "next": older.values_list("id", flat=True).first(),
+        "prev": newer.values_list("id", flat=True).first(),
+    }
+
+
+def latest_inbound_text(conversation: Conversation) -> str:
+    """The customer's latest words (for knowledge-base suggestions)."""
+    text = (
+        Message.objects.filter(conversation=conversation, direction="in")
+        .order_by("-created_at", "-id")
+        .values_list("body_text", flat=True)
+        .first()
+    )
+    return ((text or "") + " " + (conversation.subject or "")).strip()[:2000]
