@@ -73,7 +73,9 @@ class BusinessCalendar(models.Model):
     weekly_hours = models.JSONField(_("weekly hours"), default=dict)
     # The calendar used by teams without their own (and by tickets without a team).
     is_default = models.BooleanField(_("default calendar"), default=False)
-    teams = models.ManyToManyField(Team, blank=True, related_name="service_calendars", verbose_name=_("teams"))
+    teams = models.ManyToManyField(
+        Team, blank=True, related_name="service_calendars", verbose_name=_("teams")
+    )
 
     class Meta:
         ordering = ["name"]
@@ -135,8 +137,12 @@ class Ticket(models.Model):
     subject = models.CharField(_("subject"), max_length=300)
     description = models.TextField(_("description"), blank=True)
     type = models.CharField(_("type"), max_length=20, choices=TicketType.choices, default=TicketType.QUESTION)
-    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL)
-    status = models.CharField(_("status"), max_length=8, choices=TicketStatus.choices, default=TicketStatus.NEW)
+    priority = models.CharField(
+        _("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=TicketStatus.choices, default=TicketStatus.NEW
+    )
     source = models.CharField(max_length=16, choices=TicketSource.choices, default=TicketSource.CONSOLE)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     assignee = models.ForeignKey(
@@ -148,7 +154,9 @@ class Ticket(models.Model):
     tags = models.ManyToManyField(TicketTag, blank=True, related_name="tickets")
     watchers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="watched_tickets")
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -157,7 +165,9 @@ class Ticket(models.Model):
     solved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # SLA clock (see sla/engine.py): due times and warning times computed in business minutes.
-    sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sla_policy = models.ForeignKey(
+        SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     first_response_at = models.DateTimeField(null=True, blank=True)
     first_response_due = models.DateTimeField(null=True, blank=True)
     first_response_warn_at = models.DateTimeField(null=True, blank=True)
@@ -268,7 +278,9 @@ class ReturnRequest(models.Model):
     Quantity, status and refund amount live on the commerce Return (one source of truth)."""
 
     return_record = models.OneToOneField(Return, on_delete=models.CASCADE, related_name="service_request")
-    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="returns")
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="returns"
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="return_requests")
     source = models.CharField(max_length=16, choices=TicketSource.choices, default=TicketSource.CONSOLE)
     requested_by = models.ForeignKey(
@@ -329,7 +341,9 @@ class SurveyResponse(models.Model):
 
     kind = models.CharField(max_length=4, choices=SurveyKind.choices)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="survey_responses")
-    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="surveys")
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="surveys"
+    )
     campaign = models.ForeignKey(
         NpsCampaign, null=True, blank=True, on_delete=models.CASCADE, related_name="responses"
     )
@@ -360,4 +374,3 @@ class SurveyResponse(models.Model):
     @property
     def max_score(self) -> int:
         return 5 if self.kind == SurveyKind.CSAT else 10
-

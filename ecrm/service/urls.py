@@ -1,3 +1,26 @@
+from django.urls import path
+
+from . import views
+
 app_name = "service"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.ticket_list, name="list"),
+    path("export.csv", views.ticket_export, name="export"),
+    path("new/", views.ticket_new, name="new"),
+    path(
+        "from-conversation/<int:conversation_id>/", views.ticket_from_conversation, name="from_conversation"
+    ),
+    path("<int:ticket_id>/", views.ticket_detail, name="detail"),
+    path("<int:ticket_id>/update/", views.ticket_update, name="update"),
+    path("<int:ticket_id>/comment/", views.ticket_comment, name="comment"),
+    path("<int:ticket_id>/merge/", views.ticket_merge, name="merge"),
+    path("<int:ticket_id>/return/", views.ticket_return, name="request_return"),
+    path("returns/", views.return_list, name="returns"),
+    path("returns/<int:request_id>/status/", views.return_status, name="return_status"),
+    path("sla/", views.sla_settings_page, name="sla"),
+    path("reports/", views.report_page, name="reports"),
+    path("surveys/nps/", views.nps_page, name="nps"),
+    # public, no login: the survey form behind a signed link
+    path("survey/<str:token>/", views.survey, name="survey"),
+]

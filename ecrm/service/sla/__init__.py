@@ -1,0 +1,1 @@
+"""SLA: the pure business-time arithmetic (`calendar`) and the ticket clock built on it (`engine`)."""
