@@ -1,7 +1,16 @@
-"""Public pages (no console login)."""
+"""Public pages (no console login): what the shop embeds, under /connect/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .channels.chat import views as chat
 
 app_name = "connect"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("chat/widget.js", chat.widget_js, name="chat_widget_js"),
+    path("chat/widget.css", chat.widget_css, name="chat_widget_css"),
+    path("chat/config", chat.chat_config, name="chat_config"),
+    path("chat/session", chat.start_session, name="chat_session"),
+    path("chat/offline", chat.offline_message, name="chat_offline"),
+    path("chat/demo-shop/", chat.demo_shop, name="chat_demo_shop"),
+]
