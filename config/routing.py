@@ -3,10 +3,12 @@
 from django.urls import path
 
 from ecrm.conversations.channels.chat.consumers import AgentChatConsumer, VisitorChatConsumer
+from ecrm.conversations.consumers import InboxConsumer
 from ecrm.core.consumers import LiveUpdatesConsumer
 
 websocket_urlpatterns = [
     path("ws/live/", LiveUpdatesConsumer.as_asgi()),
+    path("ws/inbox/", InboxConsumer.as_asgi()),
     path("ws/chat/agents/", AgentChatConsumer.as_asgi()),
 ]
 
