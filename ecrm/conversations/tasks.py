@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecrm.core.tasks import ecrm_task
+from ecrm.core.tasks import ecrm_periodic_task, ecrm_task
 
 
 @ecrm_task(retries=5, retry_delay=30)
@@ -10,3 +10,27 @@ def deliver_message(message_id: int) -> None:
     from .services import deliver
 
     deliver(message_id)
+
+
+# --- email: IMAP polling (channels/email/imap.py) ---------------------------------------------------
+
+
+@ecrm_task(retries=3, retry_delay=60)
+def poll_email_inbox(inbox_id: int) -> None:
+    """Fetch one inbox's unseen mail; a failed connection is retried with backoff, then dead-lettered."""
+    from .channels.email.imap import poll_inbox
+    from .models import Inbox
+
+    inbox = Inbox.objects.filter(pk=inbox_id, kind="email", is_active=True).first()
+    if inbox is not None:
+        poll_inbox(inbox)
+
+
+@ecrm_periodic_task(__import__("huey").crontab(minute="*"))
+def poll_email_inboxes() -> None:
+    """Every minute: enqueue a poll of each active IMAP inbox whose poll_seconds have passed."""
+    from .channels.email.imap import due_inboxes
+
+    for inbox_id in due_inboxes():
+        poll_email_inbox(inbox_id)
+

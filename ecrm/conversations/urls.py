@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import downloads, views
 
 app_name = "conversations"
 
@@ -23,4 +23,5 @@ urlpatterns = [
     path("settings/", views.inbox_settings, name="inbox_settings"),
     path("settings/new/", views.inbox_settings_edit, name="inbox_settings_new"),
     path("settings/<int:inbox_id>/", views.inbox_settings_edit, name="inbox_settings_edit"),
+    path("attachments/<int:pk>/", downloads.attachment, name="attachment"),
 ]

@@ -1,0 +1,75 @@
+"""The one function every inbound mail path calls (MTA pipe, HTTP endpoint, IMAP poller)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from ecrm.core.exceptions import EcrmError, ValidationFailed
+
+from ...models import Inbox
+from ...services import InboundResult, receive_inbound
+from .loops import classify, diagnostic, do_mark_bounced, find_bounced_reply
+from .parse import parse_email, to_inbound
+
+
+class MessageTooLarge(EcrmError):
+    code = "too_large"
+    status = 413
+
+
+@dataclass
+class EmailIngestResult:
+    result: InboundResult
+    auto: str | None
+    bounced_message_id: int | None = None
+
+    @property
+    def refused_attachments(self) -> list[dict]:
+        return list((self.result.message.metadata or {}).get("refused_attachments", []))
+
+
+def check_email_inbox(inbox: Inbox) -> None:
+    if inbox.kind != "email":
+        raise ValidationFailed(f"Inbox {inbox.pk} is not an email inbox.", fields={"inbox": "not email"})
+    if not inbox.is_active:
+        raise ValidationFailed(f"Inbox {inbox.pk} is switched off.", fields={"inbox": "inactive"})
+
+
+def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
+    """Parse one raw message and store it through `receive_inbound` (idempotent by Message-ID).
+
+    Auto-replies and bounces are stored with `metadata["auto"]` and never auto-assigned; a bounce is
+    filed on the conversation of the reply it bounced (no customer is created for MAILER-DAEMON) and
+    marks that reply failed. Raises ValidationFailed for unusable input, MessageTooLarge over the limit.
+    """
+    check_email_inbox(inbox)
+    limit = settings.ECRM_MAX_RAW_EMAIL_BYTES
+    if len(raw) > limit:
+        raise MessageTooLarge(
+            f"The message is {len(raw)} bytes; the limit is {limit} bytes.", fields={"message": "too large"}
+        )
+    parsed = parse_email(raw)
+    parsed.auto, parsed.auto_reason = classify(parsed)
+    data = to_inbound(parsed, inbox)
+    bounced = None
+    with transaction.atomic():
+        if parsed.auto:
+            # Automatic mail must not start the round-robin: an agent would be handed an
+            # out-of-office. receive_inbound reads the flag from the inbox it is given.
+            data.inbox = copy.copy(inbox)
+            data.inbox.auto_assign = False
+        if parsed.auto == "bounce":
+            bounced = find_bounced_reply(inbox.pk, parsed)
+            if bounced is not None:
+                data.customer = bounced.conversation.customer
+                data.references = [*data.references, bounced.external_id]
+        result = receive_inbound(data)
+        if bounced is not None and not result.duplicate:
+            do_mark_bounced(message=bounced, reason=diagnostic(parsed), bounce_message_id=result.message.pk)
+    return EmailIngestResult(
+        result=result, auto=parsed.auto, bounced_message_id=bounced.pk if bounced is not None else None
+    )
