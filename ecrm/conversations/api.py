@@ -8,3 +8,13 @@ router = Router(tags=["conversations"])
 from .channels.email.api import router as email_router  # noqa: E402
 
 router.add_router("", email_router)
+
+
+# --- callback, phone and social webhooks (channels/<kind>/api.py) ---
+from .channels.callback.api import router as callback_router  # noqa: E402
+from .channels.phone.api import router as phone_router  # noqa: E402
+from .channels.social.api import router as social_router  # noqa: E402
+
+router.add_router("/callback", callback_router)
+router.add_router("/phone", phone_router)
+router.add_router("/social", social_router)

@@ -14,3 +14,12 @@ urlpatterns: list = [
     path("chat/offline", chat.offline_message, name="chat_offline"),
     path("chat/demo-shop/", chat.demo_shop, name="chat_demo_shop"),
 ]
+
+# --- web forms and callback requests (channels/webform, channels/callback) ---
+from .channels.callback import views as callback_views  # noqa: E402
+from .channels.webform import views as webform_views  # noqa: E402
+
+urlpatterns += [
+    path("f/<slug:slug>/", webform_views.public_form, name="webform"),
+    path("callback/<int:inbox_id>/", callback_views.public_request, name="callback"),
+]

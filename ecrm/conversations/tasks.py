@@ -34,3 +34,16 @@ def poll_email_inboxes() -> None:
     for inbox_id in due_inboxes():
         poll_email_inbox(inbox_id)
 
+
+# --- callback reminders (channels/callback/services.py) ---
+from huey import crontab  # noqa: E402
+
+from ecrm.core.tasks import ecrm_periodic_task  # noqa: E402
+
+
+@ecrm_periodic_task(crontab(minute="*"))
+def send_callback_reminders() -> int:
+    """Every minute: remind agents of the callbacks due in the next 10 minutes (exactly once)."""
+    from .channels.callback.services import send_due_reminders
+
+    return send_due_reminders()

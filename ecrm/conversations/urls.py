@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import downloads, views
 
@@ -7,6 +7,8 @@ app_name = "conversations"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("<int:pk>/", views.detail, name="detail"),
+    path("forms/", include("ecrm.conversations.channels.webform.urls")),
+    path("callbacks/", include("ecrm.conversations.channels.callback.urls")),
     path("export.csv", views.export_csv, name="export"),
     path("row/<int:pk>/", views.inbox_row, name="row"),
     path("<int:pk>/messages/", views.messages_fragment, name="messages"),
