@@ -172,9 +172,14 @@
 
   function formError(form, text) { form.querySelector(".form-error").textContent = text || ""; }
 
-  function fieldErrors(data) {
-    var parts = [data.message || t("error")];
-    return parts.join(" ");
+  function showErrors(form, data) {
+    // the server names the bad fields: mark them so a screen reader and the eye find them
+    Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (n) { n.removeAttribute("aria-invalid"); });
+    for (var name in (data && data.fields) || {}) {
+      var field = form.elements[name];
+      if (field && field.setAttribute) field.setAttribute("aria-invalid", "true");
+    }
+    formError(form, (data && data.message) || t("error"));
   }
 
   // --- pre-chat and offline forms --------------------------------------------------------------
@@ -185,7 +190,7 @@
     post("/connect/chat/session", {
       inbox: INBOX, anonymous_id: anonymousId(), name: f.name.value, email: f.email.value, customer_token: CUSTOMER_TOKEN
     }).then(function (r) {
-      if (!r.ok) { formError(ui.prechat, fieldErrors(r.data)); return; }
+      if (!r.ok) { showErrors(ui.prechat, r.data); return; }
       state.token = r.data.token;
       save(STORE, { token: r.data.token });
       show("chat");
@@ -202,7 +207,7 @@
       inbox: INBOX, anonymous_id: anonymousId(), name: f.name.value, email: f.email.value, body: f.body.value,
       customer_token: CUSTOMER_TOKEN
     }).then(function (r) {
-      if (!r.ok) { formError(ui.offline, fieldErrors(r.data)); return; }
+      if (!r.ok) { showErrors(ui.offline, r.data); return; }
       ui.offline.reset();
       show("thanks");
     }).catch(function () { formError(ui.offline, t("error")); });
