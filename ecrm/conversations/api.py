@@ -4,6 +4,11 @@ from ninja import Router
 
 router = Router(tags=["conversations"])
 
+# The agent inbox (list, detail, reply, note, assign, status): inbox_api.py.
+from .inbox_api import router as inbox_router  # noqa: E402
+
+router.add_router("", inbox_router)
+
 # Channel routers (each channel owns its inbound endpoints).
 from .channels.email.api import router as email_router  # noqa: E402
 

@@ -102,6 +102,31 @@ MAX_SEARCH_CUSTOMERS = 500
 EXPORT_LIMIT = 10_000
 
 
+def conversations_for_principal(principal: Any) -> QuerySet[Conversation]:
+    """Console users see their teams' conversations; integration keys with the read or write scope
+    see all of them (they act for the whole shop, as on the customers API)."""
+    from ecrm.core.exceptions import PermissionDenied
+    from ecrm.core.models import ApiKey, ApiKeyScope
+
+    if isinstance(principal, ApiKey):
+        if principal.scope not in (ApiKeyScope.READ, ApiKeyScope.WRITE):
+            raise PermissionDenied("This API key may not read conversations.", code="scope_denied")
+        return Conversation.objects.all()
+    return conversations_for_user(principal)
+
+
+def access_conversation_for_principal(principal: Any, conversation_id: int) -> Conversation:
+    conv = (
+        conversations_for_principal(principal)
+        .select_related("customer", "inbox", "team", "assignee")
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conv is None:
+        raise NotFound("No such conversation.")
+    return conv
+
+
 def inbox_filters_from_params(params: Any) -> InboxFilters:
     """The list's filters from a query string (page, export and API share this)."""
     get = params.get
@@ -155,7 +180,13 @@ def inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[Conversation]:
     """Visible conversations matching the filters, newest activity first. Every view is a filter on
     one of the (status|team|assignee, -last_message_at) indexes of the model."""
     check_inbox_filters(filters)
-    qs = conversations_for_user(user)
+    qs = conversations_for_principal(user)
+    if not isinstance(user, User) and filters.view in ("mine", "teams"):
+        from ecrm.core.exceptions import ValidationFailed
+
+        raise ValidationFailed(
+            "An API key has no assignments or teams.", fields={"view": "needs a signed-in user"}
+        )
     if filters.view == "mine":
         qs = qs.filter(assignee_id=user.pk)
     elif filters.view == "unassigned":

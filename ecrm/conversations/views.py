@@ -420,12 +420,12 @@ def kb_articles(request: HttpRequest, pk: int) -> HttpResponse:
 
 @console_view("conversations.reply")
 def canned_list(request: HttpRequest) -> HttpResponse:
-    from .canned import canned_replies_for_user, team_choices_for
+    from .canned import can_manage, canned_replies_for_user
 
-    return render(request, "conversations/canned_list.html", {
-        "replies": canned_replies_for_user(request.user),
-        "team_choices": dict(team_choices_for(request.user)),
-    })  # fmt: skip
+    replies = list(canned_replies_for_user(request.user))
+    for r in replies:
+        r.can_manage = can_manage(request.user, r.team_id)
+    return render(request, "conversations/canned_list.html", {"replies": replies})
 
 
 @console_view("conversations.reply")
