@@ -218,3 +218,13 @@ def customer_satisfaction(customer: Any) -> dict[str, Any]:
         "csat_avg": round(sum(csat) / len(csat), 2) if csat else None,
         "last_nps": nps[0] if nps else None,
     }
+
+
+def tag_names_for(ticket_ids: list[int]) -> dict[int, list[str]]:
+    """{ticket id: [tag names]} in one query (list pages and the API)."""
+    out: dict[int, list[str]] = {}
+    for tid, name in Ticket.tags.through.objects.filter(ticket_id__in=ticket_ids).values_list(
+        "ticket_id", "tickettag__name"
+    ):
+        out.setdefault(tid, []).append(name)
+    return {k: sorted(v) for k, v in out.items()}
