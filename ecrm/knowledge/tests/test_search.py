@@ -158,3 +158,17 @@ def test_search_query_count_does_not_grow_with_results(corpus, django_assert_max
         results = search_articles("ship", limit=20)
         assert len(results) == 20
         _ = [(r.article.category, r.version.title) for r in results]
+
+
+def test_scores_are_exact_and_backend_independent(corpus):
+    """Integer statistics, scored in Python: the same figures on SQLite and PostgreSQL."""
+    results = search_articles("when will my order ship")
+    assert [(r.article.slug, round(r.score, 6)) for r in results] == [
+        ("shipping-times", 2.894714),
+        ("returns", 0.950748),
+    ]
+    results = search_articles("发货 退货", language="zh-hans")
+    assert [(r.article.slug, round(r.score, 6)) for r in results] == [
+        ("shipping-zh", 1.205907),
+        ("returns-zh", 1.201372),
+    ]
