@@ -241,6 +241,9 @@ def test_agents_see_their_own_and_their_teams_callbacks_only(cn_callbacks, en_ca
     page = login("agent_bob").get(reverse("conversations:callbacks") + "?view=all").content.decode()
     assert f'data-id="{en.pk}"' in page and f'data-id="{cn.pk}"' not in page
     assert 'href="tel:+8613900139000"' in page
+    assert (
+        'href="/inbox/callbacks/"' in page and 'href="/inbox/forms/"' not in page
+    )  # nav: agents build no forms
     assert login("nobody").get(reverse("conversations:callbacks")).status_code == 403
 
 
@@ -342,3 +345,17 @@ def test_the_periodic_task_sends_the_reminders(cn_callbacks, cast, monkeypatch):
     monkeypatch.setattr(callback_services, "publish", lambda group, payload: None)
     send_callback_reminders.call_local()
     assert CallbackRequest.objects.get().reminder_sent_at is not None
+
+
+def test_the_conversation_page_shows_the_callback_panel_and_records_the_outcome_from_it(cn_callbacks, login):
+    callback = book(cn_callbacks)
+    client = login("agent_li")
+    page = client.get(reverse("conversations:detail", args=[callback.conversation_id])).content.decode()
+    assert f'data-callback="{callback.pk}"' in page and 'href="tel:+8613800138000"' in page
+    response = client.post(reverse("conversations:callback_outcome", args=[callback.pk]),
+                           {"status": "done", "back": "conversation"})  # fmt: skip
+    assert response.url == reverse("conversations:detail", args=[callback.conversation_id])
+    callback.refresh_from_db()
+    assert callback.status == "done"
+    page = client.get(response.url).content.decode()
+    assert 'name="back"' not in page  # a closed callback has no outcome form

@@ -179,3 +179,13 @@ def test_click_to_call_renders_a_safe_tel_link(value, expected):
         Context({"phone": value})
     )
     assert rendered == expected
+
+
+def test_the_phone_conversation_page_lists_the_calls(api, phone_inbox, login):
+    api.post(URL.format(phone_inbox.pk), event("start"))
+    api.post(URL.format(phone_inbox.pk), event("answer", at=10, agent="agent_li"))
+    api.post(URL.format(phone_inbox.pk), event("end", at=70, recording_url="https://rec.example/1.mp3"))
+    conv = Conversation.objects.get()
+    page = login("agent_li").get(f"/inbox/{conv.pk}/").content.decode()
+    assert 'data-call="c-1"' in page and "60 s" in page and 'href="https://rec.example/1.mp3"' in page
+    assert 'href="tel:+8613800138000"' in page

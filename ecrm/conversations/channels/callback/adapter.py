@@ -60,3 +60,13 @@ class CallbackAdapter(ChannelAdapter):
     kind = "callback"
     config_schema = CallbackConfig
     can_reply = False
+
+
+def _register_panel() -> None:
+    from ...panels import register_conversation_panel
+    from .panels import callback_panel
+
+    register_conversation_panel("callback.request", callback_panel)
+
+
+_register_panel()

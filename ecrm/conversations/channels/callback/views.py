@@ -134,5 +134,7 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request, _("Outcome recorded: %(status)s.") % {"status": callback.get_status_display()}
         )
+    if request.POST.get("back") == "conversation":
+        return redirect("conversations:detail", pk=callback.conversation_id)
     view = request.POST.get("view") if request.POST.get("view") in selectors.VIEWS else "mine"
     return redirect(f"{reverse('conversations:callbacks')}?{urlencode({'view': view})}")

@@ -46,3 +46,13 @@ class PhoneAdapter(ChannelAdapter):
     kind = "phone"
     config_schema = PhoneConfig
     can_reply = False
+
+
+def _register_panel() -> None:
+    from ...panels import register_conversation_panel
+    from .panels import calls_panel
+
+    register_conversation_panel("phone.calls", calls_panel)
+
+
+_register_panel()
