@@ -190,14 +190,17 @@ def test_reconnecting_shows_the_history_without_notes_and_a_resend_is_stored_onc
         await comm.disconnect()
         again = await visitor(token)
         hello = await again.receive_json_from()
-        resend = await say(again, "first", client_id="same")
+        await again.send_json_to({"type": "message", "body": "first", "client_id": "same", "resend": True})
+        resend = await again.receive_json_from(timeout=5)
+        unflagged = await say(again, "first", client_id="same")  # stored once even without the flag
         await again.disconnect()
-        return first, hello, resend
+        return first, hello, resend, unflagged
 
-    first, hello, resend = run(scenario)
+    first, hello, resend, unflagged = run(scenario)
     assert [(m["direction"], m["body"]) for m in hello["messages"]] == [("in", "first"), ("out", "answer")]
     assert resend["type"] == "ack" and resend["duplicate"] is True
-    assert resend["message"]["id"] == first["message"]["id"]
+    assert resend["message"]["id"] == first["message"]["id"] == unflagged["message"]["id"]
+    assert unflagged["duplicate"] is True
     assert Message.objects.filter(direction=MessageDirection.INBOUND).count() == 1
 
 

@@ -254,7 +254,7 @@
         host.setAttribute("data-connected", "true");
         ui.status.textContent = "";
         (data.messages || []).forEach(renderMessage);
-        state.outbox.forEach(function (item) { wsSend(item.frame); }); // resend what was never acknowledged
+        state.outbox.forEach(function (item) { item.frame.resend = true; wsSend(item.frame); }); // never acknowledged
         if (state.open) markSeen();
         break;
       case "ack":

@@ -45,6 +45,7 @@ def _origin(scope) -> str:
 class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
     session: ChatSession | None = None
     conversation_id: int | None = None
+    inbox = None  # loaded once when the visitor authenticates
     _last_typing = 0.0
 
     async def connect(self):
@@ -122,7 +123,7 @@ class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(hello)
 
     def _hello(self, session: ChatSession) -> dict[str, Any] | None:
-        inbox = services.chat_inbox(session.inbox_id)
+        inbox = self.inbox = services.chat_inbox(session.inbox_id)
         if not services.origin_allowed(services.chat_config(inbox), _origin(self.scope) or None):
             return None
         conversation, messages = services.visitor_history(session)
@@ -142,6 +143,8 @@ class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
                 body=content.get("body"),
                 client_id=client_id,
                 page=content.get("page", ""),
+                resend=content.get("resend") is True,
+                inbox=self.inbox,
             )
         except services.RateLimited as exc:
             await self.send_json({"type": "error", "code": exc.code, "message": exc.message,
@@ -155,7 +158,7 @@ class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
         # The consumer handles one event at a time, so the group's echo of this message is processed
         # after this handler: remember the id and skip the echo (other tabs still get it).
         self._own_messages.add(result.message.pk)
-        message = await database_sync_to_async(services.visitor_message)(result.message)
+        message = services.visitor_message(result.message)  # an inbound message: no author to load
         await self.send_json({"type": "ack", "client_id": client_id, "conversation": result.conversation.pk,
                               "duplicate": result.duplicate, "message": message})  # fmt: skip
 

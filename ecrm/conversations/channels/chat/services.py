@@ -184,16 +184,22 @@ def check_message_body(body: Any, cfg: ChatConfig) -> str:
 
 
 def do_post_visitor_message(
-    *, session: ChatSession, body: Any, client_id: Any = None, page: Any = ""
-) -> InboundResult:
-    """One message typed by the visitor: size and flood checks, then the common inbound path."""
-    inbox = chat_inbox(session.inbox_id)
+    *, session: ChatSession, body: Any, client_id: Any = None, page: Any = "", resend: bool = False,
+    inbox: Inbox | None = None,
+) -> InboundResult:  # fmt: skip
+    """One message typed by the visitor: size and flood checks, then the common inbound path.
+    `client_id` makes a resend idempotent; `inbox` may be passed by a caller that already loaded it
+    (the consumer does, once per socket)."""
+    if inbox is None or inbox.pk != session.inbox_id:
+        inbox = chat_inbox(session.inbox_id)
     cfg = chat_config(inbox)
     body = check_message_body(body, cfg)
     client_id = str(client_id)[:64] if client_id else ""
     external_id = f"chat:{session.session_id}:{client_id}" if client_id else None
-    if external_id:
-        # a resend after a reconnect is stored once (and not counted against the rate limit)
+    if external_id and resend:
+        # The widget resends what was never acknowledged after a reconnect: if it was stored, answer
+        # with the stored message and do not count it against the rate limit. (Without the flag a
+        # repeat is still stored once, by receive_inbound; it just counts.)
         known = (
             Message.objects.filter(inbox=inbox, external_id=external_id)
             .select_related("conversation")
