@@ -189,8 +189,8 @@ def merge_ticket(request: HttpRequest, ticket_id: int, payload: MergeIn):
 def return_out(r: ReturnRequest) -> dict:
     rec = r.return_record
     return {"id": r.pk, "return_id": rec.pk, "ticket_id": r.ticket_id, "customer_id": r.customer_id,
-            "order_line_id": rec.order_line_id, "quantity": rec.quantity, "status": rec.status,
-            "refund_amount": rec.refund_amount, "created_at": r.created_at}  # fmt: skip
+            "order_line_id": rec.order_line_id, "quantity": f"{rec.quantity.normalize():f}", "status": rec.status,
+            "refund_amount": None if rec.refund_amount is None else str(rec.refund_amount), "created_at": r.created_at}  # fmt: skip
 
 
 @router.post("/returns", response={201: ReturnOut}, summary="Request a return of an order line")

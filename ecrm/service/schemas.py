@@ -114,7 +114,7 @@ class ReturnOut(Schema):
     ticket_id: int | None
     customer_id: int
     order_line_id: int | None
-    quantity: Decimal
+    quantity: str = Field(description="a decimal, as a string")
     status: str
-    refund_amount: Decimal | None
+    refund_amount: str | None = Field(description="a decimal, as a string")
     created_at: dt.datetime
