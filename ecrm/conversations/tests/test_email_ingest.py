@@ -278,3 +278,11 @@ def test_a_non_email_inbox_is_refused(cast):
     with pytest.raises(ValidationFailed, match="not an email inbox"):
         ingest_raw_email(inbox=chat, raw=mail())
     assert not Message.objects.exists()
+
+
+def test_mail_from_the_inboxs_own_address_is_treated_as_automatic(inbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = ingest_raw_email(inbox=inbox, raw=mail(sender="Support <SUPPORT@shop.example>"))
+    assert outcome.auto == "autoreply"
+    assert outcome.result.message.metadata["auto_reason"] == "sent from this inbox's own address"
+    assert Conversation.objects.get().assignee is None

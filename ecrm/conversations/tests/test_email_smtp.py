@@ -191,3 +191,24 @@ def test_bad_inbox_settings_are_refused_field_by_field(cast, config, field):
         create_inbox(actor=cast["admin"], name="Bad", kind="email", team=None, config=config)
     assert field in exc.value.fields
     assert not Inbox.objects.exists()
+
+
+def test_a_reply_answers_the_customers_own_mail_not_the_out_of_office_after_it(
+    smtp, inbox, cast, django_capture_on_commit_callbacks
+):
+    conv = ingest_raw_email(inbox=inbox, raw=(FIXTURES / "gbk_chinese.eml").read_bytes()).result.conversation
+    ingest_raw_email(inbox=inbox, raw=(FIXTURES / "autoreply.eml").read_bytes().replace(
+        b"In-Reply-To: <reply-0001@shop.example>", b"In-Reply-To: <gbk-0001@mail.example.cn>"))  # fmt: skip
+    assert conv.messages.count() == 2
+    _reply(conv, cast["agent_li"], "Hello", django_capture_on_commit_callbacks)
+    sent = email.message_from_bytes(smtp.received[0][2], policy=policy.default)
+    assert sent["In-Reply-To"] == "<gbk-0001@mail.example.cn>"
+
+
+def test_a_reply_to_a_mail_system_address_is_refused_not_sent(
+    smtp, inbox, cast, django_capture_on_commit_callbacks
+):
+    conv = ingest_raw_email(inbox=inbox, raw=(FIXTURES / "bounce.eml").read_bytes()).result.conversation
+    reply = _reply(conv, cast["manager"], "Hello?", django_capture_on_commit_callbacks)
+    assert reply.status == DeliveryStatus.FAILED and "mail system address" in reply.error
+    assert smtp.received == []

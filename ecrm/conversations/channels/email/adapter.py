@@ -16,6 +16,7 @@ from ecrm.customers.models import Identity
 from ...models import Conversation, Message, MessageDirection
 from ...services import Inbound, register_thread_resolver
 from ..base import ChannelAdapter, DeliveryError, register_adapter
+from .loops import BOUNCE_SENDER_RE
 from .parse import SUBJECT_REF_RE
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -90,16 +91,21 @@ class EmailAdapter(ChannelAdapter):
             cfg: EmailConfig = self.config(message.inbox)
         except ValueError as exc:
             raise DeliveryError(f"the email inbox settings are not valid: {exc}", permanent=True) from exc
-        last_in = (
+        # answer the customer's last own message, not an out-of-office or a bounce in between
+        recent = (
             Message.objects.filter(conversation=conversation, direction=MessageDirection.INBOUND)
             .exclude(external_id=None)
-            .order_by("-created_at", "-id")
-            .first()
+            .order_by("-created_at", "-id")[:20]
         )
+        last_in = next((m for m in recent if not (m.metadata or {}).get("auto")), None)
         email_meta = (last_in.metadata or {}).get("email", {}) if last_in else {}
         to = email_meta.get("reply_to") or conversation.contact
         if not to or "@" not in to:
             raise DeliveryError("the conversation has no email address to reply to", permanent=True)
+        if BOUNCE_SENDER_RE.match(to):
+            raise DeliveryError(
+                f"{to} is a mail system address; replying to it would start a loop", permanent=True
+            )
         domain = cfg.from_address.rsplit("@", 1)[1]
         message_id = make_msgid(idstring=f"ecrm{message.pk}", domain=domain)
         headers = {"Message-ID": message_id}

@@ -54,6 +54,10 @@ def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
         )
     parsed = parse_email(raw)
     parsed.auto, parsed.auto_reason = classify(parsed)
+    if not parsed.auto and _own_address(inbox, parsed.from_address):
+        # our own address writing to us (a forwarding rule pointing back, a misconfigured alias):
+        # answering it would answer ourselves
+        parsed.auto, parsed.auto_reason = "autoreply", "sent from this inbox's own address"
     data = to_inbound(parsed, inbox)
     bounced = None
     with transaction.atomic():
@@ -73,3 +77,8 @@ def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
     return EmailIngestResult(
         result=result, auto=parsed.auto, bounced_message_id=bounced.pk if bounced is not None else None
     )
+
+
+def _own_address(inbox: Inbox, address: str) -> bool:
+    own = str((inbox.config or {}).get("from_address") or "").strip().lower()
+    return bool(own) and own == address.strip().lower()
