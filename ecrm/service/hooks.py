@@ -24,7 +24,7 @@ def on_inbound(conversation_id: int, message_id: int, created: bool) -> None:
 
     with transaction.atomic():
         tickets = (
-            Ticket.objects.select_for_update()
+            Ticket.objects.select_for_update(of=("self",))
             .select_related("sla_policy")
             .filter(conversations__id=conversation_id, merged_into__isnull=True)
             .exclude(status=TicketStatus.CLOSED)

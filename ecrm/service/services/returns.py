@@ -137,7 +137,7 @@ def do_set_return_status(
         )
     with transaction.atomic():
         record = (
-            Return.objects.select_for_update()
+            Return.objects.select_for_update(of=("self",))
             .select_related("order_line")
             .get(pk=return_request.return_record_id)
         )

@@ -212,7 +212,11 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
     if unknown:
         raise ValidationFailed("Unknown fields.", fields={k: "cannot be changed" for k in sorted(unknown)})
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("sla_policy", "customer").get(pk=ticket.pk)
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("sla_policy", "customer")
+            .get(pk=ticket.pk)
+        )
         if ticket.merged_into_id:
             raise ValidationFailed(
                 f"This ticket was merged into T-{ticket.merged_into.number}.", code="merged"
@@ -369,7 +373,7 @@ def do_customer_reply(*, ticket: Ticket, customer: Customer, body: str) -> Ticke
         raise ValidationFailed("The message is too long.", fields={"body": f"at most {MAX_BODY} characters"})
     now = timezone.now()
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("sla_policy").get(pk=ticket.pk)
+        ticket = Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy").get(pk=ticket.pk)
         if ticket.status == TicketStatus.CLOSED:
             raise ValidationFailed("This ticket is closed; please open a new one.", code="ticket_closed")
         comment = TicketComment.objects.create(
