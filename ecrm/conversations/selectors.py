@@ -156,13 +156,17 @@ def check_inbox_filters(filters: InboxFilters) -> None:
         raise ValidationFailed("Some filters are not valid.", fields=errors)
 
 
-def _search_q(q: str) -> Q:
-    """Customer name (prefix), email or phone (through identities), or words of the subject."""
+def _search_parts(q: str) -> tuple[list[int], bool]:
+    """(customer ids the words point to, whether to search subjects too). An email or phone number
+    is looked up through identities only; a name also matches subjects ("refund", "物流")."""
     from ecrm.customers.models import Customer
     from ecrm.customers.normalize import normalize_name
     from ecrm.customers.selectors import PREFIX_END, search_customer_ids
 
     ids = search_customer_ids(q)
+    from ecrm.customers.selectors import _PHONE_LIKE
+
+    exact_identifier = "@" in q or bool(_PHONE_LIKE.match(q))
     if ids is None:
         name = normalize_name(q)
         ids = list(
@@ -170,10 +174,7 @@ def _search_q(q: str) -> Q:
             .order_by("search_name")
             .values_list("id", flat=True)[:MAX_SEARCH_CUSTOMERS]
         )
-    cond = Q(subject__icontains=q)
-    if ids:
-        cond |= Q(customer_id__in=sorted(set(ids))[:MAX_SEARCH_CUSTOMERS])
-    return cond
+    return sorted(set(ids))[:MAX_SEARCH_CUSTOMERS], not exact_identifier
 
 
 def inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[Conversation]:
@@ -200,7 +201,11 @@ def inbox_queryset(user: Any, filters: InboxFilters) -> QuerySet[Conversation]:
     if filters.inbox:
         qs = qs.filter(inbox_id=filters.inbox)
     if filters.q:
-        qs = qs.filter(_search_q(filters.q))
+        ids, subject_too = _search_parts(filters.q)
+        cond = Q(customer_id__in=ids) if ids else Q(pk__in=[])
+        if subject_too:
+            cond |= Q(subject__icontains=filters.q)
+        qs = qs.filter(cond)
     return qs.order_by("-last_message_at", "-id")
 
 
@@ -217,9 +222,12 @@ def encode_cursor(conv: Conversation) -> str:
 
 def _after_cursor(cursor: str) -> Q:
     """Keyset condition for the rows after `cursor` in (-last_message_at, -id) order. A conversation
-    without any message (no last_message_at) sorts after all others on every database here, as
-    `nulls_last` is forced in `inbox_page_for_user`."""
+    without any message yet (no last_message_at) sorts where the database puts NULLs in a
+    descending index walk: last on SQLite, first on PostgreSQL; the condition follows suit, so
+    every row is on exactly one page on both."""
     import datetime as dt
+
+    from django.db import connection
 
     from ecrm.core.exceptions import ValidationFailed
 
@@ -229,9 +237,57 @@ def _after_cursor(cursor: str) -> Q:
         ts = dt.datetime.fromisoformat(ts_raw) if ts_raw else None
     except ValueError:
         raise ValidationFailed("The page cursor is not valid.", fields={"after": "invalid cursor"}) from None
+    nulls_first = connection.features.nulls_order_largest
     if ts is None:
-        return Q(last_message_at__isnull=True, id__lt=pk)
-    return Q(last_message_at__lt=ts) | Q(last_message_at=ts, id__lt=pk) | Q(last_message_at__isnull=True)
+        cond = Q(last_message_at__isnull=True, id__lt=pk)
+        return cond | Q(last_message_at__isnull=False) if nulls_first else cond
+    cond = Q(last_message_at__lt=ts) | Q(last_message_at=ts, id__lt=pk)
+    return cond if nulls_first else cond | Q(last_message_at__isnull=True)
+
+
+ROW_RELATED = ("customer", "assignee", "inbox", "team")
+
+
+def _top(qs: QuerySet[Conversation], n: int) -> list[Conversation]:
+    # the plain (-last_message_at, -id) order walks the (status|team|assignee, -last_message_at) indexes
+    return list(qs.select_related(*ROW_RELATED).order_by("-last_message_at", "-id")[:n])
+
+
+def _sort_key(conv: Conversation) -> tuple:
+    from django.db import connection
+
+    has_ts = conv.last_message_at is not None
+    # descending order: a larger key comes first
+    null_rank = (not has_ts) if connection.features.nulls_order_largest else has_ts
+    return (null_rank, conv.last_message_at.timestamp() if has_ts else 0.0, conv.pk)
+
+
+def _page_rows(user: Any, filters: InboxFilters, after: str | None, n: int) -> list[Conversation]:
+    """The first `n` rows after the cursor. "Any status" and searches are split into parts that each
+    walk one index (one per status; customers found by identity vs. subject words), merged here:
+    a single OR query would sort every matching row of the table instead."""
+    statuses = ["open", "pending", "resolved"] if filters.status == "any" else [filters.status]
+    parts: list[QuerySet[Conversation]] = []
+    for status in statuses:
+        one = InboxFilters(view=filters.view, status=status, channel=filters.channel, inbox=filters.inbox)
+        qs = inbox_queryset(user, one)
+        if after:
+            qs = qs.filter(_after_cursor(after))
+        if filters.q:
+            ids, subject_too = _search_parts(filters.q)
+            if ids:
+                parts.append(qs.filter(customer_id__in=ids))
+            if subject_too:
+                parts.append(qs.filter(subject__icontains=filters.q))
+        else:
+            parts.append(qs)
+    if len(parts) == 1:
+        return _top(parts[0], n)
+    merged: dict[int, Conversation] = {}
+    for part in parts:
+        for conv in _top(part, n):
+            merged[conv.pk] = conv
+    return sorted(merged.values(), key=_sort_key, reverse=True)[:n]
 
 
 def inbox_page_for_user(
@@ -240,31 +296,19 @@ def inbox_page_for_user(
     """One page of the inbox by keyset (no OFFSET, no COUNT): the next cursor exists when one more
     row than the page size came back."""
     from django.conf import settings
-    from django.db.models import F
 
     limit = max(1, min(limit or settings.ECRM_PAGE_SIZE, 200))
-    qs = inbox_queryset(user, filters)
-    if after:
-        qs = qs.filter(_after_cursor(after))
-    rows = list(
-        qs.select_related("customer", "assignee", "inbox", "team").order_by(
-            F("last_message_at").desc(nulls_last=True), "-id"
-        )[: limit + 1]
-    )
+    check_inbox_filters(filters)
+    rows = _page_rows(user, filters, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return InboxPage(conversations=rows, next_cursor=encode_cursor(rows[-1]) if more and rows else None)
 
 
 def inbox_export_rows(user: Any, filters: InboxFilters, *, limit: int = EXPORT_LIMIT) -> list[Conversation]:
-    """The same rows as the list (same visibility), capped, for the CSV export."""
-    from django.db.models import F
-
-    return list(
-        inbox_queryset(user, filters)
-        .select_related("customer", "assignee", "inbox", "team")
-        .order_by(F("last_message_at").desc(nulls_last=True), "-id")[:limit]
-    )
+    """The same rows as the list (same visibility and order), capped, for the CSV export."""
+    check_inbox_filters(filters)
+    return _page_rows(user, filters, None, limit)
 
 
 def inbox_counts(user: Any) -> dict[str, int]:
@@ -344,7 +388,12 @@ def neighbours(user: Any, conversation: Conversation) -> dict[str, int | None]:
     with the same status, for the j/k shortcuts: two single-row index probes."""
     from django.db.models import F
 
-    base = conversations_for_user(user).filter(status=conversation.status).exclude(pk=conversation.pk)
+    # the same team's queue: walks the (team, status, -last_message_at) index
+    base = (
+        conversations_for_user(user)
+        .filter(status=conversation.status, team_id=conversation.team_id)
+        .exclude(pk=conversation.pk)
+    )
     ts = conversation.last_message_at
     if ts is None:
         older = base.filter(last_message_at__isnull=True, id__lt=conversation.pk).order_by("-id")

@@ -291,3 +291,30 @@ def test_html_body_is_only_in_a_sandboxed_frame(login, teams, adapter):
     assert "alert(1)" not in html and "x()" not in html
     assert "img-src data: cid:;" in html  # remote images blocked until "Show images"
     assert "data-show-images" in html
+
+
+def test_demo_seed_creates_conversations_through_the_services(cast):
+    from ecrm.conversations.demo import seed_conversations
+
+    assert seed_conversations(8) == 8
+    assert Conversation.objects.count() == 8
+    assert set(Conversation.objects.values_list("channel", flat=True)) == {"email", "chat", "webform"}
+    assert Message.objects.filter(direction="in").count() == 8
+
+
+def test_any_status_pages_merge_statuses_and_keep_rows_without_messages(login, convs, settings, adapter):
+    Conversation.objects.filter(pk=convs["cn"].pk).update(status="resolved")
+    silent = Conversation.objects.create(inbox=convs["en"].inbox, channel="email", customer=convs["en"].customer,
+                                         team=convs["en"].team, subject="no messages yet")  # fmt: skip
+    settings.ECRM_PAGE_SIZE = 1
+    client = login("manager")
+    seen, cursor = [], None
+    for _ in range(5):
+        params = {"status": "any", **({"after": cursor} if cursor else {})}
+        response = client.get(reverse("conversations:inbox"), params)
+        seen += ids_on_page(response)
+        cursor = response.context["page"].next_cursor
+        if not cursor:
+            break
+    assert sorted(seen) == sorted([convs["en"].pk, convs["cn"].pk, silent.pk]) and len(seen) == 3
+    assert seen.index(convs["en"].pk) < seen.index(convs["cn"].pk)  # newest activity first
