@@ -20,8 +20,13 @@ TICKET_REF = re.compile(r"\[#?T-(\d{1,10})\]", re.IGNORECASE)
 
 def on_inbound(conversation_id: int, message_id: int, created: bool) -> None:
     """The customer wrote in a conversation linked to tickets: resume tickets waiting on them."""
+    from ecrm.conversations.models import Message
+
     from .services.tickets import _customer_activity
 
+    metadata = Message.objects.filter(pk=message_id).values_list("metadata", flat=True).first() or {}
+    if metadata.get("auto"):
+        return  # an auto-reply or a bounce is not the customer answering: the clock stays paused
     with transaction.atomic():
         tickets = (
             Ticket.objects.select_for_update(of=("self",))

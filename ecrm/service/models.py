@@ -355,6 +355,7 @@ class SurveyResponse(models.Model):
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     comment = models.TextField(blank=True)
     sent_at = models.DateTimeField()
+    mailed_at = models.DateTimeField(null=True, blank=True)  # set when the mail went out (once)
     answered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
 

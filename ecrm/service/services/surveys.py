@@ -83,8 +83,30 @@ def schedule_csat(ticket: Ticket) -> SurveyResponse | None:
     except IntegrityError:  # solved twice at once
         return None
     if ticket.customer.email:
-        transaction.on_commit(lambda: _mail(response.pk))
+        transaction.on_commit(lambda: _enqueue_mails([response.pk]))
     return response
+
+
+def _enqueue_mails(response_ids: list[int]) -> None:
+    from ..tasks import send_survey_mails
+
+    # batches: one job per 200 mails, so a large NPS send is retried in parts, not as a whole
+    for start in range(0, len(response_ids), 200):
+        send_survey_mails(response_ids[start : start + 200])
+
+
+def send_mails(response_ids: list[int]) -> int:
+    """Mail the surveys not mailed yet (idempotent: a retried job does not mail twice)."""
+    sent = 0
+    for response_id in response_ids:
+        with transaction.atomic():
+            claimed = SurveyResponse.objects.filter(pk=response_id, mailed_at__isnull=True).update(
+                mailed_at=timezone.now()
+            )
+            if claimed:
+                _mail(response_id)
+                sent += 1
+    return sent
 
 
 def do_answer_survey(*, response: SurveyResponse, score: Any, comment: str = "") -> SurveyResponse:
@@ -192,5 +214,5 @@ def do_send_nps(*, actor: User, name: str, tag: str = "", ids_text: str = "") ->
         record_audit(
             actor=actor, action="survey.nps.send", obj=campaign, after={"recipients": len(reachable)}
         )
-        transaction.on_commit(lambda: [_mail(rid) for rid in response_ids])
+        transaction.on_commit(lambda: _enqueue_mails(response_ids))
     return campaign

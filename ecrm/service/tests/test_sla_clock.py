@@ -197,3 +197,36 @@ def test_a_paused_or_solved_ticket_does_not_breach_resolution(sla, clock, cast):
     clock.set(2026, 9, 30, 12, 0)
     assert check_sla()["resolution.breach"] == 0
     assert Ticket.objects.get().resolution_breached is False
+
+
+def test_a_top_clv_band_customer_is_vip_from_the_current_analytics_run(sla, clock):
+    from django.utils import timezone
+
+    from ecrm.analytics.models import CustomerScore, ModelRun
+    from ecrm.service.sla.engine import customer_tier
+
+    top, low = f.customer("Top", "top@example.com"), f.customer("Low", "low@example.com")
+    run = ModelRun.objects.create(is_current=True, status="succeeded")
+    old = ModelRun.objects.create(is_current=False, status="succeeded")
+    common = {"r_score": 5, "f_score": 5, "m_score": 5, "rfm_segment": "champions", "frequency": 3, "recency": 10,
+              "tenure": 100, "monetary_value": 50, "computed_at": timezone.now()}  # fmt: skip
+    CustomerScore.objects.create(run=run, customer=top, clv_band="top", **common)
+    CustomerScore.objects.create(run=run, customer=low, clv_band="low", **common)
+    CustomerScore.objects.create(run=old, customer=low, clv_band="top", **common)  # an old run does not count
+    assert (customer_tier(top), customer_tier(low)) == ("vip", "standard")
+    assert new_ticket(top, priority="low").sla_policy == sla["vip"]
+
+
+def test_an_auto_reply_in_the_linked_conversation_does_not_resume_the_clock(sla, clock, cast):
+    from ecrm.conversations.models import Message
+    from ecrm.service.hooks import on_inbound
+
+    customer = f.customer()
+    conv = f.conversation(customer, "Service CN")
+    ticket = new_ticket(customer, conversation=conv)
+    do_set_ticket_status(ticket=ticket, actor=cast["agent_li"], status="pending")
+    auto = Message.objects.create(conversation=conv, inbox=conv.inbox, direction="in", body_text="Out of office",
+                                  metadata={"auto": "autoreply"}, created_at=clock.now)  # fmt: skip
+    on_inbound(conv.pk, auto.pk, False)
+    ticket.refresh_from_db()
+    assert ticket.status == "pending" and ticket.paused_at is not None

@@ -106,3 +106,11 @@ def test_nps_refusals(cast, login):
     assert r.status_code == 422 and "abc" in r.content.decode()
     assert login("agent_li").post(reverse("service:nps"), {"name": "x", "tag": "vip"}).status_code == 403
     assert NpsCampaign.objects.count() == 0 and not mail.outbox
+
+
+def test_a_retried_mail_job_does_not_mail_twice(solved):
+    from ecrm.service.services.surveys import send_mails
+
+    survey = SurveyResponse.objects.get()
+    assert survey.mailed_at is not None and len(mail.outbox) == 1
+    assert send_mails([survey.pk]) == 0 and len(mail.outbox) == 1
