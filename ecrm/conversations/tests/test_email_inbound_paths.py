@@ -146,3 +146,17 @@ def test_the_endpoint_accepts_mail_larger_than_the_form_upload_limit(inbox, api,
     raw = RAW.replace(b"Hello", b"Hello " + b"x" * 5000)
     resp = api.post(URL.format(inbox.pk), raw=raw, content_type="message/rfc822")
     assert resp.status_code == 201 and len(Message.objects.get().body_text) == 5006
+
+
+def test_the_pipe_asks_the_mta_to_retry_when_the_database_is_down(inbox, monkeypatch):
+    from django.db import OperationalError
+
+    from ecrm.conversations.management.commands import ingest_email
+
+    def down(**kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(ingest_email, "ingest_raw_email", down)
+    code, out, err = run_command(inbox.pk, RAW)
+    assert (code, out, err) == (75, "", "temporary failure: could not connect to server")
+    assert not Message.objects.exists()
