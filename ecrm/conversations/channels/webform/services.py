@@ -308,7 +308,7 @@ def do_submit_webform(
 ) -> SubmissionResult:
     """A public submission. A filled honeypot or a post faster than the minimum fill time is spam:
     counted, nothing stored (the honeypot is answered as if it worked, so bots learn nothing).
-    A bad token or bad values raise (ValidationFailed, antispam.TokenProblem) and store nothing."""
+    Bad values, then a bad token, raise (ValidationFailed, antispam.TokenProblem) and store nothing."""
     if not form.is_active or not form.inbox.is_active:
         raise Conflict(_("This form is closed."))
     from ..base import get_adapter
@@ -317,13 +317,15 @@ def do_submit_webform(
     if honeypot:
         antispam.count_spam("webform", form.pk)
         return SubmissionResult(status="spam")
+    # Field errors first: a person who sends an empty form at once should read what is missing, not
+    # "too fast". Nothing is stored before the token check below passes.
+    submission = check_submission(form, data)
     try:
         antispam.check_token(token, "webform", form.pk, min_fill_seconds=config.min_fill_seconds)
     except antispam.TokenProblem as exc:
         if exc.too_fast:
             antispam.count_spam("webform", form.pk)
         raise
-    submission = check_submission(form, data)
     submission.page = (page or "")[:500]
     handler = _TARGETS[config.creates]
     with transaction.atomic():
