@@ -40,11 +40,8 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def build(db: Path, n_tickets: int, n_customers: int) -> None:
-    if db.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-    db.parent.mkdir(parents=True, exist_ok=True)
+def setup_django(db: Path) -> None:
+    """Point Django at the bench database and bring its schema up to date (also on --reuse)."""
     os.environ["SQLITE_PATH"] = str(db)
     os.environ["DATABASE_URL"] = ""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
@@ -52,10 +49,19 @@ def build(db: Path, n_tickets: int, n_customers: int) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
 
     log("migrate")
     call_command("migrate", verbosity=0)
+
+
+def build(db: Path, n_tickets: int, n_customers: int) -> None:
+    if db.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    setup_django(db)
+    from django.db import connection, transaction
+
     from ecrm.core.demo import ensure_demo_users
     from ecrm.core.models import Team
     from ecrm.customers.models import Customer
@@ -222,7 +228,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18501)
     args = parser.parse_args()
     db = args.db.resolve()
-    if not args.reuse:
+    if args.reuse:
+        setup_django(db)
+    else:
         build(db, args.tickets, args.customers)
     results = measure(db, args.port, args.repeat, args.tickets)
     print(

@@ -136,3 +136,12 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(login, cast):
     do_create_ticket(actor=None, customer=customer, subject='=HYPERLINK("http://evil")')
     text = b"".join(login("manager").get(reverse("service:export")).streaming_content).decode("utf-8-sig")
     assert "'=HYPERLINK" in text
+
+
+def test_the_ticket_panel_renders_on_the_conversation_page(login, cast):
+    customer = f.customer()
+    conv = f.conversation(customer, "Service CN", subject="Lid broken")
+    ticket = do_create_ticket(actor=None, customer=customer, subject="Lid ticket", conversation=conv)
+    page = login("agent_li").get(reverse("conversations:detail", args=[conv.pk])).content.decode()
+    assert 'id="ticket-from-conversation"' in page and ticket.reference in page
+    assert reverse("service:from_conversation", args=[conv.pk]) in page
