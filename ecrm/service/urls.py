@@ -11,7 +11,9 @@ urlpatterns = [
     path(
         "from-conversation/<int:conversation_id>/", views.ticket_from_conversation, name="from_conversation"
     ),
+    path("link-conversation/<int:conversation_id>/", views.link_conversation, name="link_conversation"),
     path("<int:ticket_id>/", views.ticket_detail, name="detail"),
+    path("<int:ticket_id>/watch/", views.ticket_watch, name="watch"),
     path("<int:ticket_id>/update/", views.ticket_update, name="update"),
     path("<int:ticket_id>/comment/", views.ticket_comment, name="comment"),
     path("<int:ticket_id>/merge/", views.ticket_merge, name="merge"),

@@ -33,10 +33,12 @@ from .services import (
     do_add_comment,
     do_answer_survey,
     do_create_ticket,
+    do_link_conversation,
     do_merge_tickets,
     do_request_return,
     do_send_nps,
     do_set_return_status,
+    do_set_watching,
     do_update_ticket,
 )
 from .services import settings as sla_settings
@@ -184,6 +186,36 @@ def ticket_from_conversation(request: HttpRequest, conversation_id: int) -> Http
     return redirect("service:detail", ticket.pk)
 
 
+@console_view("service.edit")
+@require_POST
+def link_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """From the conversation panel: attach this conversation to an existing ticket (T-1042)."""
+    from ecrm.conversations.selectors import access_conversation_for_user
+
+    conversation = access_conversation_for_user(request.user, conversation_id)
+    ref = (request.POST.get("ticket") or "").strip().upper().removeprefix("T-")
+    ticket = (
+        selectors.tickets_for_user(request.user).filter(number=int(ref)).first() if ref.isdigit() else None
+    )
+    try:
+        if ticket is None:
+            raise ValidationFailed(_("No such ticket."), fields={"ticket": ref or _("required")})
+        do_link_conversation(ticket=ticket, conversation=conversation, actor=request.user)
+    except ValidationFailed as exc:
+        flash_error(request, exc)
+        return redirect("conversations:detail", conversation.pk)
+    messages.success(request, _("Linked to %(ref)s.") % {"ref": ticket.reference})
+    return redirect("conversations:detail", conversation.pk)
+
+
+@console_view("service.view")
+@require_POST
+def ticket_watch(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    ticket = selectors.access_ticket_for_user(request.user, ticket_id)
+    do_set_watching(ticket=ticket, actor=request.user, watching=request.POST.get("watch") == "1")
+    return redirect("service:detail", ticket.pk)
+
+
 @console_view("service.view")
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = selectors.access_ticket_for_user(request.user, ticket_id)
@@ -194,12 +226,14 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         if ticket.team_id
         else list(User.objects.filter(is_active=True, role__in=["agent", "manager"]).order_by("username"))
     )
+    detail = selectors.ticket_detail(ticket, request.user)
     context = {
         "ticket": ticket,
-        **selectors.ticket_detail(ticket, request.user),
+        **detail,
         **_choices_context(),
         "agents": agents,
         "can_edit": has_perm(request.user, "service.edit"),
+        "is_watching": any(w.pk == request.user.pk for w in detail["watchers"]),
         "can_refund": has_perm(request.user, "service.configure"),
         "return_statuses": ReturnStatus.choices,
         "field_definitions": list(TicketFieldDefinition.objects.all()),

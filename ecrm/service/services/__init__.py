@@ -10,6 +10,7 @@ from .tickets import (
     do_link_conversation,
     do_merge_tickets,
     do_set_ticket_status,
+    do_set_watching,
     do_update_ticket,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "do_send_nps",
     "do_set_return_status",
     "do_set_ticket_status",
+    "do_set_watching",
     "do_update_ticket",
 ]

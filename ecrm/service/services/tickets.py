@@ -397,16 +397,32 @@ def _customer_activity(ticket: Ticket, now, **data: Any) -> None:
             actor=None, action="ticket.reopen_by_customer", obj=ticket,
             before={"status": old_status}, after={"status": ticket.status},
         )  # fmt: skip
-    _notify_assignee(ticket, "ticket.customer_reply")
+    _notify_people(ticket, "ticket.customer_reply")
 
 
-def _notify_assignee(ticket: Ticket, event: str) -> None:
+def _notify_people(ticket: Ticket, event: str) -> None:
+    """A live update to the assignee and the watchers (after commit)."""
     from ecrm.core.consumers import publish
 
+    user_ids = set(ticket.watchers.values_list("id", flat=True))
     if ticket.assignee_id:
-        payload = {"type": event, "ticket": ticket.pk, "number": ticket.reference, "status": ticket.status}
-        group = f"user.{ticket.assignee_id}"
-        transaction.on_commit(lambda: publish(group, payload))
+        user_ids.add(ticket.assignee_id)
+    payload = {"type": event, "ticket": ticket.pk, "number": ticket.reference, "status": ticket.status}
+    groups = [f"user.{uid}" for uid in sorted(user_ids)]
+    transaction.on_commit(lambda: [publish(group, payload) for group in groups])
+
+
+def do_set_watching(*, ticket: Ticket, actor: User, watching: bool) -> bool:
+    """Follow (or stop following) a ticket: watchers get a live update when the customer writes."""
+    check_perm(actor, "service.view")
+    check_ticket_visible(actor, ticket)
+    with transaction.atomic():
+        if watching:
+            ticket.watchers.add(actor)
+        else:
+            ticket.watchers.remove(actor)
+        log(ticket, "watching" if watching else "unwatching", actor)
+    return watching
 
 
 def do_link_conversation(*, ticket: Ticket, conversation: Conversation, actor: User) -> Ticket:

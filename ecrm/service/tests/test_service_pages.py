@@ -145,3 +145,31 @@ def test_the_ticket_panel_renders_on_the_conversation_page(login, cast):
     page = login("agent_li").get(reverse("conversations:detail", args=[conv.pk])).content.decode()
     assert 'id="ticket-from-conversation"' in page and ticket.reference in page
     assert reverse("service:from_conversation", args=[conv.pk]) in page
+
+
+def test_link_a_conversation_to_a_ticket_and_watchers_hear_about_customer_replies(
+    login, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from ecrm.service.services import do_customer_reply
+
+    customer = f.customer()
+    conv = f.conversation(customer, "Service CN")
+    ticket = do_create_ticket(actor=None, customer=customer, subject="x", team=f.team("Service CN"))
+    client = login("agent_li")
+    r = client.post(reverse("service:link_conversation", args=[conv.pk]), {"ticket": ticket.reference})
+    assert r.status_code == 302 and list(ticket.conversations.all()) == [conv]
+    # another customer's ticket cannot take this conversation
+    other = do_create_ticket(actor=None, customer=f.customer("O", "o@example.com"), subject="o")
+    client.post(reverse("service:link_conversation", args=[conv.pk]), {"ticket": other.reference})
+    assert not other.conversations.exists()
+    client.post(reverse("service:watch", args=[ticket.pk]), {"watch": "1"})
+    assert list(ticket.watchers.all()) == [cast["agent_li"]]
+    sent = []
+    monkeypatch.setattr(
+        "ecrm.core.consumers.publish", lambda group, payload: sent.append((group, payload["type"]))
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        do_customer_reply(ticket=ticket, customer=customer, body="any news?")
+    assert sent == [(f"user.{cast['agent_li'].pk}", "ticket.customer_reply")]
+    client.post(reverse("service:watch", args=[ticket.pk]), {"watch": "0"})
+    assert not ticket.watchers.exists()
