@@ -337,7 +337,9 @@ class NpsCampaign(models.Model):
 
 class SurveyResponse(models.Model):
     """A survey sent to a customer and (once answered) their score; the signed link points here.
-    A CSAT survey is one per ticket; the answer can be changed within 7 days of the first answer."""
+    A CSAT survey is one per ticket; the answer can be changed within 7 days of the first answer.
+    (No unique (campaign, customer): a send lists each customer once by construction, and a customer
+    merge must be able to move both customers' answers to one survivor.)"""
 
     kind = models.CharField(max_length=4, choices=SurveyKind.choices)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="survey_responses")
@@ -365,7 +367,6 @@ class SurveyResponse(models.Model):
             models.UniqueConstraint(
                 fields=["ticket"], condition=models.Q(kind="csat"), name="survey_one_csat_per_ticket"
             ),
-            models.UniqueConstraint(fields=["campaign", "customer"], name="survey_one_per_campaign"),
         ]
         indexes = [models.Index(fields=["customer", "-sent_at"], name="survey_customer_recent")]
 

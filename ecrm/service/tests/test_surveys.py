@@ -114,3 +114,16 @@ def test_a_retried_mail_job_does_not_mail_twice(solved):
     survey = SurveyResponse.objects.get()
     assert survey.mailed_at is not None and len(mail.outbox) == 1
     assert send_mails([survey.pk]) == 0 and len(mail.outbox) == 1
+
+
+def test_merging_two_customers_who_answered_the_same_nps_keeps_both_answers(
+    cast, login, django_capture_on_commit_callbacks
+):
+    from ecrm.customers.merge import do_merge_customers
+
+    a, b = f.customer("A", "a@example.com"), f.customer("B", "b@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        login("marketer").post(reverse("service:nps"), {"name": "Q4", "ids": f"{a.pk}, {b.pk}"})
+    assert SurveyResponse.objects.count() == 2
+    do_merge_customers(survivor=a, merged=b, actor=cast["manager"], field_choices={})
+    assert list(SurveyResponse.objects.values_list("customer_id", flat=True)) == [a.pk, a.pk]
