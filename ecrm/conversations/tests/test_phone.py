@@ -189,3 +189,13 @@ def test_the_phone_conversation_page_lists_the_calls(api, phone_inbox, login):
     page = login("agent_li").get(f"/inbox/{conv.pk}/").content.decode()
     assert 'data-call="c-1"' in page and "60 s" in page and 'href="https://rec.example/1.mp3"' in page
     assert 'href="tel:+8613800138000"' in page
+
+
+def test_the_answering_agent_takes_an_unassigned_phone_conversation(api, phone_inbox, cast):
+    api.post(URL.format(phone_inbox.pk), event("start"))
+    api.post(URL.format(phone_inbox.pk), event("answer", at=5, agent="agent_bob"))  # not on Service CN
+    assert Conversation.objects.get().assignee is None and CallRecord.objects.get().agent == cast["agent_bob"]
+    api.post(URL.format(phone_inbox.pk), event("answer", call_id="c-2", at=50, agent="8001"))
+    assert Conversation.objects.get().assignee == cast["agent_li"]
+    api.post(URL.format(phone_inbox.pk), event("answer", call_id="c-3", at=90, agent="manager"))
+    assert Conversation.objects.get().assignee == cast["agent_li"]  # an owner is kept

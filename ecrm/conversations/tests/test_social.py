@@ -135,3 +135,51 @@ def test_an_agent_of_another_team_does_not_see_social_messages(api, social_inbox
     api.post(URL.format(social_inbox.pk), item())
     customer = Customer.objects.get()
     assert [e for e in build_timeline(customer, user=cast["agent_bob"]).entries if e.kind == "message"] == []
+
+
+def test_a_reply_goes_to_the_connector_signed_and_is_marked_sent(
+    api, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from ecrm.conversations.services import do_send_reply
+    from ecrm.core import http
+
+    calls = []
+
+    def fake_send(method, url, *, body=b"", headers=None, secret=None, **kw):
+        calls.append((method, url, orjson.loads(body), secret))
+        return http.Response(200, b'{"external_id": "r-77"}', {})
+
+    monkeypatch.setattr(http, "send", fake_send)
+    inbox = create_inbox(actor=cast["admin"], name="Weibo", kind="social", team=Team.objects.get(name="Service CN"),
+                         config={"signing_secret": SECRET, "reply_url": "https://connector.example/reply"})  # fmt: skip
+    raw = orjson.dumps(item())
+    api.post(URL.format(inbox.pk), raw=raw, HTTP_X_SIGNATURE=sign(SECRET, raw))
+    conv = Conversation.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = do_send_reply(conversation=conv, actor=cast["agent_li"], body_text="明天送达。")
+    reply.refresh_from_db()
+    assert (reply.status, reply.external_id) == ("sent", "weibo:r-77")
+    assert calls == [("POST", "https://connector.example/reply", {
+        "platform": "weibo", "kind": "direct", "handle": "XiaoMing", "thread_id": "dm-42", "in_reply_to": "m-1",
+        "text": "明天送达。", "message_id": reply.pk, "conversation": conv.pk}, SECRET)]  # fmt: skip
+
+
+def test_a_reply_without_a_connector_or_refused_by_it_is_marked_failed(
+    api, social_inbox, cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    from ecrm.conversations.channels.base import DeliveryError, get_adapter
+    from ecrm.conversations.services import do_send_reply
+    from ecrm.core import http
+
+    api.post(URL.format(social_inbox.pk), item())
+    conv = Conversation.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = do_send_reply(conversation=conv, actor=cast["agent_li"], body_text="hi")
+    reply.refresh_from_db()
+    assert reply.status == "failed" and "no reply connector" in reply.error
+    social_inbox.config = {"reply_url": "https://connector.example/reply"}
+    for status, permanent in ((400, True), (429, False), (503, False)):
+        monkeypatch.setattr(http, "send", lambda *a, status=status, **k: http.Response(status, b"", {}))
+        with pytest.raises(DeliveryError) as exc:
+            get_adapter("social").send(Message(conversation=conv, inbox=social_inbox, body_text="x"))
+        assert exc.value.permanent is permanent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -74,7 +75,18 @@ def check_requested_time(
     return when
 
 
-def do_request_callback(
+@dataclass
+class CallbackData:
+    """A checked booking: the E.164 phone, identities, aware time, name and note."""
+
+    phone: str
+    identities: list[tuple[str, str]]
+    requested_for: dt.datetime
+    name: str
+    note: str
+
+
+def check_callback_request(
     *,
     inbox: Inbox,
     phone: str,
@@ -82,10 +94,8 @@ def do_request_callback(
     name: str = "",
     email: str = "",
     note: str = "",
-    customer: Customer | None = None,
-    source: str = "form",
-) -> CallbackRequest:
-    """Book a call for a customer (anonymous: found or created by the phone and email)."""
+) -> CallbackData:
+    """Every problem with a booking at once (ValidationFailed by field), or the cleaned values."""
     if inbox.kind != ChannelKind.CALLBACK or not inbox.is_active:
         raise ValidationFailed(
             _("This is not an open callback inbox."), fields={"inbox": "not a callback inbox"}
@@ -110,12 +120,32 @@ def do_request_callback(
         errors["name"] = _("At most %(n)s characters.") % {"n": 100}
     if len(note) > 2000:
         errors["note"] = _("At most %(n)s characters.") % {"n": 2000}
+    when = None
     try:
         when = check_requested_time(inbox, requested_for)
     except ValidationFailed as exc:
         errors.update(exc.fields)
-    if errors:
+    if errors or when is None:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    return CallbackData(phone=e164, identities=identities, requested_for=when, name=name, note=note)
+
+
+def do_request_callback(
+    *,
+    inbox: Inbox,
+    phone: str,
+    requested_for: dt.datetime | None,
+    name: str = "",
+    email: str = "",
+    note: str = "",
+    customer: Customer | None = None,
+    source: str = "form",
+) -> CallbackRequest:
+    """Book a call for a customer (anonymous: found or created by the phone and email)."""
+    data = check_callback_request(
+        inbox=inbox, phone=phone, requested_for=requested_for, name=name, email=email, note=note
+    )
+    e164, identities, when, name, note = data.phone, data.identities, data.requested_for, data.name, data.note
     from ...services import Inbound, receive_inbound
 
     tz = zoneinfo.ZoneInfo(callback_config(inbox).timezone)

@@ -24,7 +24,13 @@ from ...models import CallbackStatus
 from ..webform import antispam
 from ..webform.views import too_many_posts
 from . import selectors
-from .services import OUTCOMES, callback_config, do_record_callback_outcome, do_request_callback
+from .services import (
+    OUTCOMES,
+    callback_config,
+    check_callback_request,
+    do_record_callback_outcome,
+    do_request_callback,
+)
 
 MESSAGE_TEMPLATE = "conversations/channels/webform/public_message.html"
 
@@ -61,21 +67,24 @@ def public_request(request: HttpRequest, inbox_id: int) -> HttpResponse:
         if request.POST.get(antispam.HONEYPOT_FIELD):
             antispam.count_spam("callback", inbox.pk)
             return render(request, MESSAGE_TEMPLATE, thanks)
+        raw_when = request.POST.get("requested_for", "")
+        when = _parse_local(raw_when)
+        booking = {
+            "inbox": inbox, "phone": request.POST.get("phone", ""), "requested_for": when,
+            "name": request.POST.get("name", ""), "email": request.POST.get("email", ""),
+            "note": request.POST.get("note", ""),
+        }  # fmt: skip
         try:
-            antispam.check_token(request.POST.get(antispam.TOKEN_FIELD, ""), "callback", inbox.pk,
-                                 min_fill_seconds=config.min_fill_seconds)  # fmt: skip
-            raw_when = request.POST.get("requested_for", "")
-            when = _parse_local(raw_when)
             try:
-                callback = do_request_callback(
-                    inbox=inbox, phone=request.POST.get("phone", ""), requested_for=when,
-                    name=request.POST.get("name", ""), email=request.POST.get("email", ""),
-                    note=request.POST.get("note", ""), source="form",
-                )  # fmt: skip
+                # field errors first (as on web forms), then the token, then the booking
+                check_callback_request(**booking)
             except ValidationFailed as exc:
                 if raw_when.strip() and when is None:  # typed, but not a date: say so, not "required"
                     exc.fields["requested_for"] = _("Enter a date and time.")
                 raise
+            antispam.check_token(request.POST.get(antispam.TOKEN_FIELD, ""), "callback", inbox.pk,
+                                 min_fill_seconds=config.min_fill_seconds)  # fmt: skip
+            callback = do_request_callback(**booking, source="form")
         except antispam.TokenProblem as exc:
             if exc.too_fast:
                 antispam.count_spam("callback", inbox.pk)

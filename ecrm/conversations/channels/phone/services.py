@@ -101,6 +101,23 @@ def _apply(call: CallRecord, event: CallEventIn, at: dt.datetime, agent: User | 
     return changed
 
 
+def _give_to_answering_agent(call: CallRecord, event: CallEventIn, agent: User | None) -> None:
+    """The agent who answered owns the follow-up of an unassigned phone conversation, through the one
+    assignment seam; one who may not work on the conversation's team is not assigned (no error: the
+    call is still logged)."""
+    from ...models import Conversation
+    from ...services import do_assign
+
+    if event.event != "answer" or agent is None:
+        return
+    conversation = Conversation.objects.get(pk=call.conversation_id)
+    if conversation.assignee_id is None:
+        try:
+            do_assign(conversation=conversation, actor=None, assignee=agent, reason="answered_call")
+        except ValidationFailed:
+            pass
+
+
 def do_record_call_event(*, inbox: Inbox, event: CallEventIn) -> CallEventResult:
     """Store one CTI event (see the module docstring); ValidationFailed for a bad number."""
     from ...services import Inbound, conversation_group, receive_inbound
@@ -144,6 +161,7 @@ def do_record_call_event(*, inbox: Inbox, event: CallEventIn) -> CallEventResult
                     )
                     call.conversation = result.conversation
                     call.save()  # unique (inbox, call_id): a racing first event fails here and retries
+                    _give_to_answering_agent(call, event, agent)
                     return CallEventResult("created", call, result.message)
                 message = Message.objects.get(inbox=inbox, external_id=_message_external_id(event.call_id))
                 seen = list(message.metadata.get("call", {}).get("events", []))
@@ -152,6 +170,7 @@ def do_record_call_event(*, inbox: Inbox, event: CallEventIn) -> CallEventResult
                 changed = _apply(call, event, at, agent)
                 if changed:
                     call.save(update_fields=changed)
+                _give_to_answering_agent(call, event, agent)
                 label = message.metadata.get("call", {}).get("agent_label") or event.agent
                 metadata: dict[str, Any] = {
                     **message.metadata,
