@@ -182,6 +182,34 @@ def do_add_calendar_day(
     return entry
 
 
+def do_set_policy_active(*, actor: User, policy: SlaPolicy, active: bool) -> SlaPolicy:
+    """Switch a policy off (new and re-prioritised tickets stop matching it) or back on. Running
+    tickets keep the due times they have."""
+    check_perm(actor, "service.configure")
+    with transaction.atomic():
+        before = snapshot(policy, ["is_active"])
+        policy.is_active = active
+        policy.save(update_fields=["is_active"])
+        record_audit(
+            actor=actor, action="sla.policy.active", obj=policy, before=before, after={"is_active": active}
+        )
+    return policy
+
+
+def do_remove_calendar_day(*, actor: User, day: CalendarDay) -> None:
+    check_perm(actor, "service.configure")
+    with transaction.atomic():
+        before = snapshot(day)
+        day.delete()
+        record_audit(actor=actor, action="sla.calendar.day_remove", object_type="service.calendarday",
+                     object_id=before["id"], before=before)  # fmt: skip
+
+
+def _pk(data: Any, key: str) -> int:
+    value = str(data.get(key) or "")
+    return int(value) if value.isdigit() else 0
+
+
 def handle_form(*, actor: User, data: Any) -> None:
     """The settings page posts one of several small forms, told apart by `form`."""
     from .tickets import do_define_ticket_field
@@ -209,5 +237,15 @@ def handle_form(*, actor: User, data: Any) -> None:
     elif form == "field":
         do_define_ticket_field(actor=actor, key=data.get("key", ""), label=data.get("label", ""),
                                type=data.get("type", ""), choices=data.get("choices", "").split(","))  # fmt: skip
+    elif form == "policy_active":
+        policy = SlaPolicy.objects.filter(pk=_pk(data, "policy")).first()
+        if policy is None:
+            raise ValidationFailed("No such policy.", fields={"policy": "unknown"})
+        do_set_policy_active(actor=actor, policy=policy, active=data.get("active") == "1")
+    elif form == "day_remove":
+        day = CalendarDay.objects.filter(pk=_pk(data, "day")).first()
+        if day is None:
+            raise ValidationFailed("No such day.", fields={"day": "unknown"})
+        do_remove_calendar_day(actor=actor, day=day)
     else:
         raise ValidationFailed("Unknown form.", fields={"form": "unknown"})

@@ -173,3 +173,23 @@ def test_link_a_conversation_to_a_ticket_and_watchers_hear_about_customer_replie
     assert sent == [(f"user.{cast['agent_li'].pk}", "ticket.customer_reply")]
     client.post(reverse("service:watch", args=[ticket.pk]), {"watch": "0"})
     assert not ticket.watchers.exists()
+
+
+def test_switch_a_policy_off_and_remove_a_calendar_day(login, cast):
+    policy = SlaPolicy.objects.create(name="P", first_response_minutes=10, resolution_minutes=20)
+    cal = BusinessCalendar.objects.create(name="C", timezone="UTC", weekly_hours={"0": [["09:00", "17:00"]]})
+    day = CalendarDay.objects.create(calendar=cal, date=dt.date(2026, 12, 25), kind="holiday")
+    agent = login("agent_li")
+    assert (
+        agent.post(
+            reverse("service:sla"), {"form": "policy_active", "policy": policy.pk, "active": "0"}
+        ).status_code
+        == 403
+    )
+    assert SlaPolicy.objects.get().is_active
+    client = login("manager")
+    client.post(reverse("service:sla"), {"form": "policy_active", "policy": policy.pk, "active": "0"})
+    assert not SlaPolicy.objects.get().is_active
+    assert do_create_ticket(actor=None, customer=f.customer(), subject="x").sla_policy is None
+    client.post(reverse("service:sla"), {"form": "day_remove", "day": day.pk})
+    assert not CalendarDay.objects.exists()
