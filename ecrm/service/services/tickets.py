@@ -73,7 +73,8 @@ def _clean_choice(value: Any, choices: type, field: str, errors: dict[str, str])
     return value
 
 
-def clean_custom_fields(values: dict[str, Any] | None) -> dict[str, Any]:
+def clean_custom_fields(values: dict[str, Any] | None, *, keep_empty: bool = False) -> dict[str, Any]:
+    """Typed values by key; an empty value is dropped (or, with keep_empty, kept as None = clear)."""
     if not values:
         return {}
     if not isinstance(values, dict):
@@ -92,7 +93,7 @@ def clean_custom_fields(values: dict[str, Any] | None) -> dict[str, Any]:
         except ValueError as exc:
             errors[f"custom_fields.{key}"] = str(exc)
             continue
-        if coerced is not None:
+        if coerced is not None or keep_empty:
             out[key] = coerced
     if errors:
         raise ValidationFailed("A custom field is not valid.", fields=errors)
@@ -253,7 +254,11 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
                 errors["order"] = "This order belongs to another customer."
             ticket.order = order
         if "custom_fields" in changes:
-            ticket.custom_fields = {**ticket.custom_fields, **clean_custom_fields(changes["custom_fields"])}
+            merged = {
+                **ticket.custom_fields,
+                **clean_custom_fields(changes["custom_fields"], keep_empty=True),
+            }
+            ticket.custom_fields = {k: v for k, v in merged.items() if v is not None}
         if errors:
             raise ValidationFailed("The change is not valid.", fields=errors)
         now = timezone.now()
@@ -374,6 +379,17 @@ def do_customer_reply(*, ticket: Ticket, customer: Customer, body: str) -> Ticke
     now = timezone.now()
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update(of=("self",)).select_related("sla_policy").get(pk=ticket.pk)
+        if ticket.merged_into_id:
+            # the customer answers on a duplicate that was merged: the answer belongs to the survivor
+            # (same customer by the merge rule), which may itself have been merged later
+            seen = {ticket.pk}
+            while ticket.merged_into_id and ticket.merged_into_id not in seen:
+                seen.add(ticket.merged_into_id)
+                ticket = (
+                    Ticket.objects.select_for_update(of=("self",))
+                    .select_related("sla_policy")
+                    .get(pk=ticket.merged_into_id)
+                )
         if ticket.status == TicketStatus.CLOSED:
             raise ValidationFailed("This ticket is closed; please open a new one.", code="ticket_closed")
         comment = TicketComment.objects.create(

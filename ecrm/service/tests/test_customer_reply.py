@@ -49,3 +49,14 @@ def test_an_empty_reply_and_a_reply_to_a_closed_ticket_are_refused(cast):
         do_customer_reply(ticket=ticket, customer=customer, body="hello?")
     assert err.value.code == "ticket_closed"
     assert TicketComment.objects.count() == 0
+
+
+def test_a_reply_on_a_merged_duplicate_lands_on_the_ticket_it_was_merged_into(cast):
+    from ecrm.service.services import do_merge_tickets
+
+    customer = f.customer()
+    dup = do_create_ticket(actor=None, customer=customer, subject="dup")
+    keep = do_create_ticket(actor=None, customer=customer, subject="keep")
+    do_merge_tickets(source=dup, target=keep, actor=cast["manager"])
+    comment = do_customer_reply(ticket=dup, customer=customer, body="hello again")
+    assert comment.ticket_id == keep.pk

@@ -68,3 +68,10 @@ def test_custom_fields_are_typed_and_defined_by_managers(cast):
     assert set(err.value.fields) == {"custom_fields.courier", "custom_fields.parcels", "custom_fields.colour"}
     do_update_ticket(ticket=ticket, actor=cast["manager"], changes={"custom_fields": {"parcels": "2"}})
     assert Ticket.objects.get().custom_fields == {"courier": "SF", "parcels": 2}
+
+
+def test_a_custom_field_can_be_cleared(cast):
+    do_define_ticket_field(actor=cast["manager"], key="parcels", label="Parcels", type="number")
+    ticket = do_create_ticket(actor=None, customer=f.customer(), subject="x", custom_fields={"parcels": 3})
+    do_update_ticket(ticket=ticket, actor=cast["manager"], changes={"custom_fields": {"parcels": ""}})
+    assert Ticket.objects.get().custom_fields == {}
