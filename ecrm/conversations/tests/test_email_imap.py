@@ -175,3 +175,23 @@ def test_the_periodic_task_polls_due_inboxes_only(inbox, imap_server, cast):
     assert due_inboxes() == []  # polled a moment ago; poll_seconds is 60
     cache.clear()
     assert due_inboxes() == [inbox.pk]
+
+
+def test_an_ssl_mailbox_is_connected_with_certificate_verification(inbox, monkeypatch):
+    import ssl
+
+    from ecrm.conversations.channels.email.adapter import ImapSettings
+
+    seen = {}
+
+    class FakeSSL:
+        def __init__(self, host, port, *, ssl_context, timeout):
+            seen.update(host=host, port=port, context=ssl_context, timeout=timeout)
+
+        def login(self, user, password):
+            seen["login"] = user
+
+    monkeypatch.setattr(imaplib, "IMAP4_SSL", FakeSSL)
+    imap_module.connect(ImapSettings(host="imap.shop.example", username="support", password="x"))
+    assert (seen["host"], seen["port"], seen["login"]) == ("imap.shop.example", 993, "support")
+    assert seen["context"].verify_mode == ssl.CERT_REQUIRED and seen["context"].check_hostname is True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,8 +36,13 @@ class PollResult:
 
 
 def connect(settings: ImapSettings) -> imaplib.IMAP4:
-    cls = imaplib.IMAP4_SSL if settings.ssl else imaplib.IMAP4
-    conn = cls(settings.host, settings.port, timeout=IMAP_TIMEOUT)
+    if settings.ssl:
+        # imaplib's own default context does not verify the server certificate; this one does
+        conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+            settings.host, settings.port, ssl_context=ssl.create_default_context(), timeout=IMAP_TIMEOUT
+        )
+    else:
+        conn = imaplib.IMAP4(settings.host, settings.port, timeout=IMAP_TIMEOUT)
     conn.login(settings.username, settings.password)
     return conn
 
