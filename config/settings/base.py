@@ -210,3 +210,5 @@ LOGGING = {
 # --- Contact center
 ECRM_MAX_ATTACHMENT_BYTES = int(os.environ.get("ECRM_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024))
 ECRM_MAX_RAW_EMAIL_BYTES = int(os.environ.get("ECRM_MAX_RAW_EMAIL_BYTES", 60 * 1024 * 1024))
+# The address customers reach this server at: links in mail (surveys, sign-in links, help articles).
+ECRM_PUBLIC_URL = os.environ.get("ECRM_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
