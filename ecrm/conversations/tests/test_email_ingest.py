@@ -148,6 +148,11 @@ def test_malformed_mime_keeps_what_can_be_read_and_records_the_defects(inbox):
     defects = msg.metadata["parse_defects"]
     assert "a header line without a colon was dropped" in defects
     assert "CloseBoundaryNotFoundDefect" in defects and "InvalidBase64LengthDefect" in defects
+    # what the parser could not read is still there: the original is kept beside the text
+    files = {a.filename: a for a in msg.attachments.all()}
+    assert sorted(files) == ["invoice.pdf", "original-message.eml"]
+    with files["original-message.eml"].file.open("rb") as fh:
+        assert fh.read() == fixture("malformed.eml")
 
 
 def test_an_unknown_charset_falls_back_without_losing_the_text(inbox):
@@ -155,6 +160,7 @@ def test_an_unknown_charset_falls_back_without_losing_the_text(inbox):
     assert result.conversation.subject == "Café order"
     assert result.message.body_text == "Café order: two crème brûlée, 你好."
     assert result.message.metadata["parse_defects"] == ["unknown charset 'x-unknown'"]
+    assert [a.filename for a in result.message.attachments.all()] == ["original-message.eml"]
 
 
 def test_gbk_bytes_with_no_charset_declared_are_detected(inbox):
@@ -237,6 +243,7 @@ def test_a_message_without_message_id_is_deduplicated_by_its_content(inbox):
     again = ingest_raw_email(inbox=inbox, raw=raw)
     assert again.result.duplicate and Message.objects.count() == 1
     assert first.result.message.external_id.startswith("<sha256.")
+    assert not first.result.message.attachments.exists()  # nothing unreadable: no copy of the original
 
 
 def test_threading_by_in_reply_to_by_references_only_and_by_subject_reference(inbox):

@@ -11,9 +11,13 @@ from django.db import transaction
 from ecrm.core.exceptions import EcrmError, ValidationFailed
 
 from ...models import Inbox
-from ...services import InboundResult, receive_inbound
+from ...services import InboundResult, IncomingAttachment, receive_inbound
 from .loops import classify, diagnostic, do_mark_bounced, find_bounced_reply
-from .parse import parse_email, to_inbound
+from .parse import ParsedEmail, parse_email, to_inbound
+
+ORIGINAL_NAME = "original-message.eml"
+# parser notes that lose nothing: the message reads the same as the original
+HARMLESS_DEFECTS = {"no Message-ID; using a hash of the message"}
 
 
 class MessageTooLarge(EcrmError):
@@ -59,6 +63,10 @@ def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
         # answering it would answer ourselves
         parsed.auto, parsed.auto_reason = "autoreply", "sent from this inbox's own address"
     data = to_inbound(parsed, inbox)
+    if keeps_original(parsed):
+        # Whatever the parser could not read is still in the original: keep it with the message so
+        # an agent can open it in a mail program (nothing of a malformed message is lost).
+        data.attachments.append(IncomingAttachment(ORIGINAL_NAME, "message/rfc822", raw))
     bounced = None
     with transaction.atomic():
         if parsed.auto:
@@ -82,3 +90,7 @@ def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
 def _own_address(inbox: Inbox, address: str) -> bool:
     own = str((inbox.config or {}).get("from_address") or "").strip().lower()
     return bool(own) and own == address.strip().lower()
+
+
+def keeps_original(parsed: ParsedEmail) -> bool:
+    return any(d not in HARMLESS_DEFECTS for d in parsed.defects)

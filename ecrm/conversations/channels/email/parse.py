@@ -8,6 +8,7 @@ message; only a message without a usable From address is refused (there is nobod
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import re
@@ -343,11 +344,21 @@ def _payload_bytes(part: Message, parsed: ParsedEmail) -> bytes | None:
             if isinstance(inner, list) and inner:
                 return inner[0].as_bytes(policy=policy.default.clone(linesep="\r\n"))
             return None
+        before = len(part.defects)
         data = part.get_payload(decode=True)
+        if any(isinstance(d, errors.InvalidBase64LengthDefect) for d in part.defects[before:]):
+            data = _salvage_base64(part)
     except Exception as exc:  # a broken transfer encoding: keep going with the other parts
         parsed.defects.append(f"unreadable part {part.get_content_type()}: {type(exc).__name__}")
         return None
     return data if isinstance(data, bytes) else None
+
+
+def _salvage_base64(part: Message) -> bytes:
+    """The stdlib returns broken base64 undecoded; decode what is valid (a truncated attachment)."""
+    payload = part.get_payload(decode=False)
+    text = re.sub(r"[^A-Za-z0-9+/]", "", payload if isinstance(payload, str) else "")
+    return base64.b64decode(text[: len(text) - len(text) % 4])
 
 
 def _text_of(part: Message, parsed: ParsedEmail) -> str:
