@@ -360,3 +360,24 @@ def test_the_conversation_page_shows_the_callback_panel_and_records_the_outcome_
     assert callback.status == "done"
     page = client.get(response.url).content.decode()
     assert 'name="back"' not in page  # a closed callback has no outcome form
+
+
+def test_the_list_marks_overdue_due_soon_and_reminded_callbacks(cn_callbacks, cast, login):
+    overdue, soon, later = (book(cn_callbacks, phone=f"1380013800{i}") for i in range(3))
+    CallbackRequest.objects.filter(pk=overdue.pk).update(requested_for=in_(minutes=-5))
+    CallbackRequest.objects.filter(pk=soon.pk).update(requested_for=in_(minutes=8), reminder_sent_at=in_())
+    CallbackRequest.objects.filter(pk=later.pk).update(requested_for=in_(hours=5))
+    page = login("manager").get(reverse("conversations:callbacks") + "?view=all").content.decode()
+    rows = {cb.pk: page.split(f'data-id="{cb.pk}"')[1].split("</tr>")[0] for cb in (overdue, soon, later)}
+    assert "overdue" in rows[overdue.pk] and "due soon" not in rows[overdue.pk]
+    assert "due soon" in rows[soon.pk] and "reminded" in rows[soon.pk]
+    assert (
+        "overdue" not in rows[later.pk]
+        and "due soon" not in rows[later.pk]
+        and "reminded" not in rows[later.pk]
+    )
+    assert (
+        page.index(f'data-id="{overdue.pk}"')
+        < page.index(f'data-id="{soon.pk}"')
+        < page.index(f'data-id="{later.pk}"')
+    )  # soonest first

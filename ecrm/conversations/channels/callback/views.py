@@ -26,6 +26,7 @@ from ..webform.views import too_many_posts
 from . import selectors
 from .services import (
     OUTCOMES,
+    REMINDER_LEAD,
     callback_config,
     check_callback_request,
     do_record_callback_outcome,
@@ -120,8 +121,10 @@ def callback_list(request: HttpRequest) -> HttpResponse:
     state = request.GET.get("state", "upcoming")
     callbacks = list(selectors.callbacks_for_user(request.user, view=view, state=state)[:200])
     now = timezone.now()
+    soon = now + REMINDER_LEAD
     for c in callbacks:
         c.overdue = c.requested_for < now and c.status == CallbackStatus.SCHEDULED
+        c.due_soon = not c.overdue and c.requested_for <= soon and c.status == CallbackStatus.SCHEDULED
     return render(
         request,
         "conversations/channels/callback/list.html",
