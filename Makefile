@@ -36,6 +36,7 @@ run: migrate
 
 seed: migrate
 	$(PY) manage.py seed --customers $${CUSTOMERS:-5000}
+	$(PY) manage.py seed_contact_center
 
 test: setup browser
 	$(PY) manage.py makemigrations --check --dry-run -v 0 --settings=config.settings.test

@@ -33,6 +33,8 @@ class Command(BaseCommand):
             if not no_seed:
                 self.stdout.write(f"First start: seeding {settings.ECRM_DEMO_CUSTOMERS} demo customers…")
                 call_command("seed", customers=settings.ECRM_DEMO_CUSTOMERS)
+                self.stdout.write("Seeding the demo contact center (help articles, conversations, tickets)…")
+                call_command("seed_contact_center")
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.base"),
