@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ecrm.core.audit import record_audit
@@ -31,7 +32,11 @@ from . import antispam
 # inboxes themselves, which hold credentials and stay with admins (conversations.configure).
 FORM_CAPABILITY = "service.configure"
 
-FIELD_TYPES = ("text", "email", "phone", "textarea", "select", "checkbox")
+FIELD_TYPE_LABELS = {
+    "text": gettext_lazy("Short text"), "email": gettext_lazy("Email"), "phone": gettext_lazy("Phone"),
+    "textarea": gettext_lazy("Long text"), "select": gettext_lazy("Choice list"),
+    "checkbox": gettext_lazy("Checkbox"),
+}  # fmt: skip
 CONTACT_TYPES = ("email", "phone")
 MAX_FIELDS = 30
 MAX_LENGTH = {"text": 300, "email": 254, "phone": 40, "textarea": 5000, "select": 200, "checkbox": 5}

@@ -18,7 +18,7 @@ from ecrm.core.web import console_view
 
 from ..base import get_adapter
 from . import antispam, selectors
-from .services import FIELD_TYPES, FORM_CAPABILITY, do_save_webform, do_submit_webform
+from .services import FIELD_TYPE_LABELS, FORM_CAPABILITY, do_save_webform, do_submit_webform
 
 PUBLIC_TEMPLATE = "conversations/channels/webform/public_form.html"
 
@@ -166,6 +166,6 @@ def form_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         request,
         "conversations/channels/webform/edit.html",
         {"webform": form, "rows": shown, "values": values, "errors": form_errors, "problem": problem,
-         "inboxes": inboxes, "field_types": FIELD_TYPES, "public_url": public_url,
+         "inboxes": inboxes, "field_types": list(FIELD_TYPE_LABELS.items()), "public_url": public_url,
          "spam_blocked": antispam.spam_count("webform", form.pk) if form else 0},
     )  # fmt: skip
