@@ -160,3 +160,14 @@ def test_the_pipe_asks_the_mta_to_retry_when_the_database_is_down(inbox, monkeyp
     code, out, err = run_command(inbox.pk, RAW)
     assert (code, out, err) == (75, "", "temporary failure: could not connect to server")
     assert not Message.objects.exists()
+
+
+def test_an_unexpected_error_is_a_temporary_failure_so_the_mta_keeps_the_mail(inbox, monkeypatch):
+    from ecrm.conversations.management.commands import ingest_email
+
+    def broken(**kwargs):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(ingest_email, "ingest_raw_email", broken)
+    code, out, err = run_command(inbox.pk, RAW)
+    assert (code, out, err) == (75, "", "temporary failure: internal error (KeyError)")

@@ -2,11 +2,13 @@
 
 Exit codes follow sysexits.h, which MTAs understand: 0 stored (or already stored), 65 EX_DATAERR the
 input is not usable mail (bounced by the MTA with our reason), 67 EX_NOUSER no such email inbox,
-75 EX_TEMPFAIL the database is unavailable (the MTA keeps the message and retries).
+75 EX_TEMPFAIL the database is unavailable or storing failed unexpectedly (the MTA keeps the
+message and retries; an exit status of 1 would make Postfix bounce it).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from django.conf import settings
@@ -16,6 +18,8 @@ from django.db import DatabaseError
 from ecrm.conversations.channels.email.inbound import MessageTooLarge, ingest_raw_email
 from ecrm.conversations.models import Inbox
 from ecrm.core.exceptions import ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 EX_OK = 0
 EX_DATAERR = 65
@@ -57,6 +61,11 @@ class Command(BaseCommand):
             return EX_DATAERR
         except DatabaseError as exc:
             self.stderr.write(f"temporary failure: {exc}")
+            return EX_TEMPFAIL
+        except Exception as exc:
+            # A bug must not bounce the customer's mail: the MTA keeps it and retries after the fix.
+            logger.exception("ingest_email: cannot store a message on inbox %s", inbox_id)
+            self.stderr.write(f"temporary failure: internal error ({type(exc).__name__})")
             return EX_TEMPFAIL
         result = outcome.result
         if result.duplicate:
