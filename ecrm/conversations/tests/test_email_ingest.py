@@ -293,3 +293,32 @@ def test_mail_from_the_inboxs_own_address_is_treated_as_automatic(inbox, django_
     assert outcome.auto == "autoreply"
     assert outcome.result.message.metadata["auto_reason"] == "sent from this inbox's own address"
     assert Conversation.objects.get().assignee is None
+
+
+def test_an_out_of_office_does_not_reopen_a_resolved_conversation_but_the_customer_does(inbox):
+    first = ingest_raw_email(inbox=inbox, raw=mail(msgid="<r1@example.com>")).result
+    Conversation.objects.filter(pk=first.conversation.pk).update(status="resolved")
+    ooo = ingest_raw_email(
+        inbox=inbox,
+        raw=mail(msgid="<r2@example.com>", subject="Automatic reply: Order question",
+                 headers={"In-Reply-To": "<r1@example.com>"}),
+    )  # fmt: skip
+    assert ooo.auto == "autoreply" and ooo.result.conversation.pk == first.conversation.pk
+    assert Conversation.objects.get().status == "resolved" and ooo.result.conversation.status == "resolved"
+    person = ingest_raw_email(
+        inbox=inbox, raw=mail(msgid="<r3@example.com>", headers={"In-Reply-To": "<r1@example.com>"})
+    )
+    assert person.auto is None and Conversation.objects.get().status == "open"
+    assert Message.objects.count() == 3
+
+
+def test_a_bounce_reopens_the_conversation_because_the_answer_did_not_arrive(inbox, cast):
+    first = ingest_raw_email(inbox=inbox, raw=mail(sender="nobody@example.cn")).result
+    Message.objects.create(
+        conversation=first.conversation, inbox=inbox, direction=MessageDirection.OUTBOUND, author=cast["agent_li"],
+        body_text="reply", external_id="<reply-0002@shop.example>", status=DeliveryStatus.SENT,
+        created_at=first.message.created_at,
+    )  # fmt: skip
+    Conversation.objects.filter(pk=first.conversation.pk).update(status="resolved")
+    ingest_raw_email(inbox=inbox, raw=fixture("bounce.eml"))
+    assert Conversation.objects.get().status == "open"

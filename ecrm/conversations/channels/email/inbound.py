@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from ecrm.core.consumers import publish
 from ecrm.core.exceptions import EcrmError, ValidationFailed
 
-from ...models import Inbox
-from ...services import InboundResult, IncomingAttachment, receive_inbound
+from ...models import Conversation, ConversationStatus, Inbox, Message
+from ...services import (
+    InboundResult,
+    IncomingAttachment,
+    conversation_group,
+    inbox_group,
+    receive_inbound,
+)
 from .loops import classify, diagnostic, do_mark_bounced, find_bounced_reply
 from .parse import ParsedEmail, parse_email, to_inbound
 
@@ -79,9 +86,18 @@ def ingest_raw_email(*, inbox: Inbox, raw: bytes) -> EmailIngestResult:
             if bounced is not None:
                 data.customer = bounced.conversation.customer
                 data.references = [*data.references, bounced.external_id]
+        before = _thread_statuses(inbox, parsed) if parsed.auto == "autoreply" else {}
         result = receive_inbound(data)
         if bounced is not None and not result.duplicate:
             do_mark_bounced(message=bounced, reason=diagnostic(parsed), bounce_message_id=result.message.pk)
+        if (
+            not result.duplicate
+            and before.get(result.conversation.pk, ConversationStatus.OPEN) != ConversationStatus.OPEN
+        ):
+            # An out-of-office is not the customer coming back: the conversation stays resolved (or
+            # waiting) as the agent left it, instead of reappearing in everyone's open list.
+            # (A bounce does reopen: the agent's answer did not arrive.)
+            _restore_status(result.conversation, before[result.conversation.pk])
     return EmailIngestResult(
         result=result, auto=parsed.auto, bounced_message_id=bounced.pk if bounced is not None else None
     )
@@ -94,3 +110,29 @@ def _own_address(inbox: Inbox, address: str) -> bool:
 
 def keeps_original(parsed: ParsedEmail) -> bool:
     return any(d not in HARMLESS_DEFECTS for d in parsed.defects)
+
+
+def _thread_statuses(inbox: Inbox, parsed: ParsedEmail) -> dict[int, str]:
+    """Status of each conversation this message may thread into, before it is stored."""
+    ids = set(
+        Message.objects.filter(inbox=inbox, external_id__in=parsed.thread_references[-50:]).values_list(
+            "conversation_id", flat=True
+        )
+    )
+    if parsed.subject_ref:
+        ids.add(parsed.subject_ref)
+    return dict(Conversation.objects.filter(pk__in=ids, inbox=inbox).values_list("id", "status"))
+
+
+def _restore_status(conversation: Conversation, status: str) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(status=status)
+    conversation.status = status
+    payload = {"type": "conversation.updated", "conversation": conversation.pk, "status": status,
+               "assignee": conversation.assignee_id, "team": conversation.team_id}  # fmt: skip
+    groups = {inbox_group(conversation.team_id), "conversations.all", conversation_group(conversation.pk)}
+
+    def send() -> None:
+        for group in groups:
+            publish(group, payload)
+
+    transaction.on_commit(send)
