@@ -19,7 +19,9 @@ router.add_router("", email_router)
 from .channels.callback.api import router as callback_router  # noqa: E402
 from .channels.phone.api import router as phone_router  # noqa: E402
 from .channels.social.api import router as social_router  # noqa: E402
+from .channels.webform.api import router as webform_router  # noqa: E402
 
 router.add_router("/callback", callback_router)
 router.add_router("/phone", phone_router)
 router.add_router("/social", social_router)
+router.add_router("/webform", webform_router)

@@ -325,3 +325,49 @@ def test_an_agent_reply_to_a_form_goes_back_by_mail(contact_form, cast, django_c
     assert [(m.to, m.subject, m.body) for m in mail.outbox] == [
         (["xiaoming@example.com"], "Re: Contact us", "Yes, bring them to any shop.")
     ]
+
+
+# --- the server-to-server API ----------------------------------------------------------------------
+
+API = "/api/v1/conversations/webform/{}/submissions"
+
+
+def test_the_shops_server_relays_a_submission_with_a_write_key(api, contact_form):
+    response = api.post(API.format("contact"), {"values": {**GOOD, "newsletter": True},
+                                                 "page": "https://shop.example/contact"})  # fmt: skip
+    assert response.status_code == 201, response.content
+    body = response.json()
+    conv = Conversation.objects.get()
+    assert body == {"status": "stored", "conversation": conv.pk, "customer": conv.customer_id,
+                    "message": Message.objects.get().pk}  # fmt: skip
+    assert Message.objects.get().metadata["page"] == "https://shop.example/contact"
+    assert Message.objects.get().metadata["fields"]["newsletter"] is True
+
+
+def test_the_api_names_each_bad_or_unknown_field_and_stores_nothing(api, contact_form):
+    empty = api.post(API.format("contact"), {"values": {}})
+    assert empty.status_code == 422
+    assert empty.json()["fields"] == {"name": "This field is required.", "message": "This field is required."}
+    bad = api.post(API.format("contact"), {"values": {**GOOD, "email": "x@", "topic": "Other"}})
+    assert bad.status_code == 422 and set(bad.json()["fields"]) == {"email", "topic"}
+    unknown = api.post(API.format("contact"), {"values": {**GOOD, "coupon": "FREE", "message": ["a"]}})
+    assert unknown.status_code == 422 and unknown.json()["fields"] == {"coupon": "not a field of this form"}
+    nested = api.post(API.format("contact"), {"values": {**GOOD, "message": ["a"]}})
+    assert nested.status_code == 422 and nested.json()["fields"] == {"message": "must be text or true/false"}
+    envelope = api.post(API.format("contact"), {"vals": {}})
+    assert envelope.status_code == 422 and set(envelope.json()["fields"]) == {"values", "vals"}
+    assert not Conversation.objects.exists() and not Customer.objects.exists()
+
+
+def test_the_api_refuses_read_keys_no_key_unknown_and_closed_forms(
+    api, api_read, api_anon, contact_form, cast
+):
+    payload = {"values": GOOD}
+    assert api_read.post(API.format("contact"), payload).status_code == 403
+    assert api_anon.post(API.format("contact"), payload).status_code == 401
+    assert api.post(API.format("nope"), payload).status_code == 404
+    do_save_webform(actor=cast["manager"], form=contact_form, inbox=contact_form.inbox, name="Contact us",
+                    slug="contact", fields=FIELDS, is_active=False)  # fmt: skip
+    closed = api.post(API.format("contact"), payload)
+    assert closed.status_code == 409 and closed.json()["message"] == "This form is closed."
+    assert not Conversation.objects.exists()

@@ -308,14 +308,27 @@ def _create_conversation(submission: Submission) -> Any:
 register_submission_target("conversation", _create_conversation)
 
 
+def _store(form: WebForm, submission: Submission, page: str) -> SubmissionResult:
+    from ..base import get_adapter
+
+    submission.page = (page or "")[:500]
+    handler = _TARGETS[get_adapter(ChannelKind.WEBFORM).config(form.inbox).creates]
+    with transaction.atomic():
+        return SubmissionResult(status="stored", target=handler(submission))
+
+
+def _check_open(form: WebForm) -> None:
+    if not form.is_active or not form.inbox.is_active:
+        raise Conflict(_("This form is closed."))
+
+
 def do_submit_webform(
     *, form: WebForm, data: Any, token: str = "", honeypot: str = "", page: str = ""
 ) -> SubmissionResult:
     """A public submission. A filled honeypot or a post faster than the minimum fill time is spam:
     counted, nothing stored (the honeypot is answered as if it worked, so bots learn nothing).
     Bad values, then a bad token, raise (ValidationFailed, antispam.TokenProblem) and store nothing."""
-    if not form.is_active or not form.inbox.is_active:
-        raise Conflict(_("This form is closed."))
+    _check_open(form)
     from ..base import get_adapter
 
     config = get_adapter(ChannelKind.WEBFORM).config(form.inbox)
@@ -331,7 +344,23 @@ def do_submit_webform(
         if exc.too_fast:
             antispam.count_spam("webform", form.pk)
         raise
-    submission.page = (page or "")[:500]
-    handler = _TARGETS[config.creates]
-    with transaction.atomic():
-        return SubmissionResult(status="stored", target=handler(submission))
+    return _store(form, submission, page)
+
+
+def do_submit_webform_from_server(*, form: WebForm, data: dict[str, Any], page: str = "") -> SubmissionResult:
+    """A submission the shop's own server relays with a write API key (its own form, its own spam
+    checks): the same validation and target, no token or honeypot. Unknown field names are refused,
+    so a renamed field is noticed rather than silently dropped."""
+    _check_open(form)
+    known = {d["name"] for d in form.fields}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValidationFailed(
+            _("Some fields are not on this form."), fields={k: "not a field of this form" for k in unknown}
+        )
+    bad = sorted(k for k, v in data.items() if v is not None and not isinstance(v, str | bool | int | float))
+    if bad:
+        raise ValidationFailed(
+            _("Some values are not text."), fields={k: "must be text or true/false" for k in bad}
+        )
+    return _store(form, check_submission(form, data), page)
