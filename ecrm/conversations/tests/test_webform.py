@@ -104,6 +104,7 @@ def test_an_empty_form_shows_field_errors_and_stores_nothing(contact_form):
     assert response.status_code == 422
     assert body.count("This field is required.") == 2  # name and message
     assert 'id="err-name"' in body and 'id="err-message"' in body
+    assert 'aria-invalid="true" aria-describedby="err-name"' in body  # screen readers hear the error
     assert not Conversation.objects.exists() and not Customer.objects.exists()
 
 
