@@ -119,7 +119,7 @@ def render_canned_reply(canned: CannedReply, *, conversation: Conversation, agen
 def _visible_q(user: Any) -> Q:
     if has_perm(user, "conversations.view_all"):
         return Q()
-    return Q(team__isnull=True) | Q(team_id__in=list(user.teams.values_list("id", flat=True)))
+    return Q(team__isnull=True) | Q(team_id__in=user.teams.values("id"))
 
 
 def canned_replies_for_user(user: Any) -> QuerySet[CannedReply]:

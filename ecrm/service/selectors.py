@@ -108,7 +108,7 @@ def filter_tickets(user: Any, filters: TicketFilters) -> QuerySet[Ticket]:
     elif filters.view == "unassigned":
         qs = qs.filter(assignee__isnull=True)
     elif filters.view == "teams" and uid and not has_perm(user, "conversations.view_all"):
-        qs = qs.filter(team_id__in=list(user.teams.values_list("id", flat=True)))
+        qs = qs.filter(team_id__in=user.teams.values("id"))
     if filters.status == "open":
         qs = qs.filter(status__in=OPEN_STATUSES)
     elif filters.status in TicketStatus.values:

@@ -31,7 +31,7 @@ def callbacks_for_user(
     if view == "mine":
         qs = qs.filter(Q(assignee=user) | Q(assignee__isnull=True, conversation__assignee=user))
     elif view == "team":
-        qs = qs.filter(conversation__team_id__in=list(user.teams.values_list("id", flat=True)))
+        qs = qs.filter(conversation__team_id__in=user.teams.values("id"))
     open_states = [CallbackStatus.SCHEDULED, CallbackStatus.MISSED]
     if state == "upcoming":
         qs = qs.filter(status__in=open_states).order_by("requested_for", "id")
