@@ -55,6 +55,9 @@ lint: deps
 bench: migrate
 	$(PY) bench/ingest.py
 	$(PY) bench/customers.py
+	$(PY) bench/import_lines.py
+	$(PY) bench/analytics.py
+	$(PY) bench/contact_center.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*
