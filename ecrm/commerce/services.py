@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ecrm.core import events
 from ecrm.core.audit import record_audit, snapshot
 from ecrm.core.exceptions import ValidationFailed
 from ecrm.core.models import ApiKey, User
@@ -337,7 +338,30 @@ def _create_order(external_id, values, lines, status_note, actor) -> OrderUpsert
     after = snapshot(order, ["external_id", *ORDER_FIELDS])
     after["lines"] = _lines_snapshot(order) if lines else []
     record_audit(actor=actor, action="order.create", obj=order, after=after)
+    _emit_placed(order, actor)
     return OrderUpsert(order, True, list(values), lines_replaced=bool(lines))
+
+
+def _emit_placed(order: Order, actor: Actor) -> None:
+    events.emit(
+        "order.placed",
+        subject_type="order",
+        subject_id=order.pk,
+        data={"external_id": order.external_id, "status": order.status, "total": str(order.total),
+              "currency": order.currency, "channel": order.channel, "customer": order.customer_id},
+        actor=actor if isinstance(actor, User) else None,
+    )  # fmt: skip
+
+
+def _emit_status(order: Order, old: str, actor: Actor) -> None:
+    events.emit(
+        "order.status_changed",
+        subject_type="order",
+        subject_id=order.pk,
+        data={"changes": {"status": [old, order.status]}, "external_id": order.external_id,
+              "customer": order.customer_id},
+        actor=actor if isinstance(actor, User) else None,
+    )  # fmt: skip
 
 
 def _update_order(order, values, lines, status_note, actor) -> OrderUpsert:
@@ -362,6 +386,7 @@ def _update_order(order, values, lines, status_note, actor) -> OrderUpsert:
             changed_at=timezone.now(),
             note=status_note[:255],
         )
+        _emit_status(order, old_status, actor)
     lines_changed = lines is not None and _replace_lines(order, lines)
     if changed or lines_changed:
         after = snapshot(order, ORDER_FIELDS)
@@ -399,4 +424,5 @@ def do_change_order_status(
         record_audit(
             actor=actor, action="order.status", obj=locked, before={"status": old}, after={"status": status}
         )
+        _emit_status(locked, old, actor)
     return locked

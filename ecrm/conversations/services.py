@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ecrm.core import events
 from ecrm.core.audit import record_audit
 from ecrm.core.consumers import publish
 from ecrm.core.exceptions import NotFound, ValidationFailed
@@ -291,6 +292,21 @@ def receive_inbound(data: Inbound) -> InboundResult:
             conv_id = conversation.pk
             transaction.on_commit(lambda: auto_assign(conv_id))
         msg_id, conv_id, was_new = message.pk, conversation.pk, created
+        if created:
+            events.emit(
+                "conversation.created",
+                subject_type="conversation",
+                subject_id=conv_id,
+                data={"channel": conversation.channel, "inbox": conversation.inbox_id,
+                      "customer": customer.pk, "team": conversation.team_id},
+            )  # fmt: skip
+        events.emit(
+            "message.received",
+            subject_type="conversation",
+            subject_id=conv_id,
+            data={"message": msg_id, "channel": conversation.channel, "customer": customer.pk,
+                  "new_conversation": created, "auto": bool((data.metadata or {}).get("auto"))},
+        )  # fmt: skip
         for hook in _INBOUND_HOOKS:
             transaction.on_commit(lambda hook=hook: hook(conv_id, msg_id, was_new))
     return InboundResult(conversation, message, created, created_customer=created_customer)
@@ -383,6 +399,8 @@ def do_send_reply(
             transaction.on_commit(lambda: _enqueue_delivery(message_id))
         for hook in _REPLY_HOOKS:
             transaction.on_commit(lambda hook=hook: hook(conv_id, message_id))
+        events.emit("message.sent", subject_type="conversation", subject_id=conv_id,
+                    data={"message": message_id, "author": actor.pk}, actor=actor)  # fmt: skip
     conversation.refresh_from_db()
     return message
 
@@ -475,6 +493,8 @@ def do_set_status(*, conversation: Conversation, actor: User, status: str) -> Co
         record_audit(actor=actor, action="conversation.status", obj=conv, before={"status": before},
                      after={"status": status})  # fmt: skip
         _announce(conv, "conversation.updated")
+        events.emit("conversation.status_changed", subject_type="conversation", subject_id=conv.pk,
+                    data={"changes": {"status": [before, status]}}, actor=actor)  # fmt: skip
     return conv
 
 
@@ -522,6 +542,10 @@ def do_assign(
         record_audit(actor=actor, action="conversation.assign", obj=conv, before=before,
                      after={"assignee": conv.assignee_id, "team": conv.team_id, "reason": reason})  # fmt: skip
         _announce(conv, "conversation.assigned")
+        changed = events.changes(before, {"assignee": conv.assignee_id, "team": conv.team_id})
+        if changed:
+            events.emit("conversation.assigned", subject_type="conversation", subject_id=conv.pk,
+                        data={"changes": changed, "reason": reason}, actor=actor)  # fmt: skip
     return conv
 
 

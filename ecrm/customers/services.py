@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ecrm.core import events
 from ecrm.core.audit import record_audit, snapshot
 from ecrm.core.exceptions import NotFound, ValidationFailed
 from ecrm.core.models import ApiKey, User
@@ -300,11 +301,13 @@ def do_upsert_customer(
             fields = {k: v for k, v in consent.items() if k != "source"}
             _set_consent(customer, **fields, source=consent.get("source") or source)
         if resolution.created:
-            record_audit(actor=actor, action="customer.create", obj=customer, after=snapshot(customer))
+            after = snapshot(customer)
+            record_audit(actor=actor, action="customer.create", obj=customer, after=after)
+            _emit(customer, "customer.created", {"fields": events.plain(after)}, actor)
         elif changed:
-            record_audit(
-                actor=actor, action="customer.update", obj=customer, before=before, after=snapshot(customer)
-            )
+            after = snapshot(customer)
+            record_audit(actor=actor, action="customer.update", obj=customer, before=before, after=after)
+            _emit(customer, "customer.updated", {"changes": events.changes(before, after)}, actor)
     if resolution.created:
         from .duplicates import find_duplicates_for
 
@@ -324,10 +327,15 @@ def do_update_customer(*, customer: Customer, changes: dict[str, Any], actor: Ac
                 Identity.objects.get_or_create(kind=kind, value=clean[kind], defaults={"customer": locked})
         if changed:
             locked.save(update_fields=[*set(changed), "updated_at"])
-            record_audit(
-                actor=actor, action="customer.update", obj=locked, before=before, after=snapshot(locked)
-            )
+            after = snapshot(locked)
+            record_audit(actor=actor, action="customer.update", obj=locked, before=before, after=after)
+            _emit(locked, "customer.updated", {"changes": events.changes(before, after)}, actor)
     return locked
+
+
+def _emit(customer: Customer, name: str, data: dict[str, Any], actor: Actor) -> None:
+    events.emit(name, subject_type="customer", subject_id=customer.pk, data=data,
+                actor=actor if isinstance(actor, User) else None)  # fmt: skip
 
 
 def _add_tags(customer: Customer, names: list[str]) -> list[str]:
@@ -351,6 +359,7 @@ def do_add_tag(*, customer: Customer, name: str, actor: Actor) -> bool:
         added = _add_tags(customer, [name])
         if added:
             record_audit(actor=actor, action="customer.tag_add", obj=customer, after={"tag": added[0]})
+            _emit(customer, "customer.updated", {"changes": {"tags": [None, added[0]]}, "tag_added": added[0]}, actor)
     return bool(added)
 
 
@@ -360,6 +369,7 @@ def do_remove_tag(*, customer: Customer, name: str, actor: Actor) -> bool:
         deleted, _ = CustomerTag.objects.filter(customer=customer, tag__name=name).delete()
         if deleted:
             record_audit(actor=actor, action="customer.tag_remove", obj=customer, before={"tag": name})
+            _emit(customer, "customer.updated", {"changes": {"tags": [name, None]}, "tag_removed": name}, actor)
     return bool(deleted)
 
 

@@ -29,6 +29,7 @@ from .models import (
     TicketStatus,
     TicketType,
 )
+from .panels import render_ticket_panels
 from .services import (
     do_add_comment,
     do_answer_survey,
@@ -237,6 +238,7 @@ def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "can_refund": has_perm(request.user, "service.configure"),
         "return_statuses": ReturnStatus.choices,
         "field_definitions": list(TicketFieldDefinition.objects.all()),
+        "panels": render_ticket_panels(request, ticket),
     }
     return render(request, "service/ticket_detail.html", context)
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from ecrm.core import events
 from ecrm.core.audit import record_audit
 from ecrm.core.consumers import publish
 from ecrm.core.models import Role, User
@@ -60,6 +61,12 @@ def _fire(ticket: Ticket, target: str, stage: str, now: dt.datetime) -> bool:
                 )  # fmt: skip
             recipients = _recipients(ticket)
             transaction.on_commit(lambda: [publish(f"user.{uid}", payload) for uid in recipients])
+            events.emit(
+                "sla.breached" if stage == "breach" else "sla.warning",
+                subject_type="ticket",
+                subject_id=ticket.pk,
+                data={"target": target, "due_at": due.isoformat() if due else None},
+            )
     except IntegrityError:
         return False  # fired before (or by a concurrent run)
     return True

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ecrm.commerce.models import Order
 from ecrm.conversations.models import Conversation
+from ecrm.core import events
 from ecrm.core.audit import record_audit, snapshot
 from ecrm.core.exceptions import NotFound, ValidationFailed
 from ecrm.core.models import ApiKey, Team, User
@@ -197,7 +198,15 @@ def do_create_ticket(
         if isinstance(actor, User):
             ticket.watchers.add(actor)
         log(ticket, "created", actor, source=source, conversation=conversation.pk if conversation else None)
-        record_audit(actor=actor, action="ticket.create", obj=ticket, after=snapshot(ticket))
+        after = snapshot(ticket)
+        record_audit(actor=actor, action="ticket.create", obj=ticket, after=after)
+        events.emit(
+            "ticket.created",
+            subject_type="ticket",
+            subject_id=ticket.pk,
+            data={"fields": events.changes({}, after), "tags": sorted(tags or [])},
+            actor=_user(actor),
+        )
     return ticket
 
 
@@ -280,6 +289,16 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
         if changed:
             log(ticket, "updated", actor, changes=changed)
             record_audit(actor=actor, action="ticket.update", obj=ticket, before=before, after=after)
+            data = {"changes": events.plain(changed)}
+            events.emit("ticket.updated", subject_type="ticket", subject_id=ticket.pk, data=data, actor=_user(actor))
+            if "status" in changed:
+                events.emit(
+                    "ticket.status_changed",
+                    subject_type="ticket",
+                    subject_id=ticket.pk,
+                    data={"changes": {"status": events.plain(changed["status"])}},
+                    actor=_user(actor),
+                )
         if ticket.status == TicketStatus.SOLVED and old_status != TicketStatus.SOLVED:
             from .surveys import schedule_csat
 
@@ -344,6 +363,13 @@ def do_add_comment(*, ticket: Ticket, actor: User, body: str, public: bool = Tru
         )
         if public:
             _deliver_public_comment(ticket, comment, actor)
+        events.emit(
+            "ticket.comment_added",
+            subject_type="ticket",
+            subject_id=ticket.pk,
+            data={"comment": comment.pk, "public": public, "author": actor.pk, "by_customer": False},
+            actor=actor,
+        )
     return comment
 
 
@@ -396,6 +422,12 @@ def do_customer_reply(*, ticket: Ticket, customer: Customer, body: str) -> Ticke
             ticket=ticket, customer=customer, body=body, is_public=True, created_at=now
         )
         _customer_activity(ticket, now, comment=comment.pk)
+        events.emit(
+            "ticket.comment_added",
+            subject_type="ticket",
+            subject_id=ticket.pk,
+            data={"comment": comment.pk, "public": True, "author": None, "by_customer": True},
+        )
     return comment
 
 
