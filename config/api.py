@@ -87,7 +87,10 @@ def _register_routers() -> None:
     from ecrm.ingest.api import router as ingest_router
     from ecrm.knowledge.api import router as knowledge_router
     from ecrm.portal.api import router as portal_router
+    from ecrm.routing.api import router as routing_router
     from ecrm.service.api import router as service_router
+    from ecrm.webhooks.api import router as webhooks_router
+    from ecrm.workflows.api import router as workflows_router
 
     api.add_router("/v1/", ingest_router)
     api.add_router("/v1/customers", customers_router)
@@ -98,6 +101,9 @@ def _register_routers() -> None:
     api.add_router("/v1/service", service_router)
     api.add_router("/v1/kb", knowledge_router)
     api.add_router("/v1/portal", portal_router)
+    api.add_router("/v1/routing", routing_router)
+    api.add_router("/v1/webhooks", webhooks_router)
+    api.add_router("/v1/workflows", workflows_router)
 
 
 _register_routers()

@@ -16,6 +16,9 @@ urlpatterns = [
     path("service/", include("ecrm.service.urls")),
     path("kb/", include("ecrm.knowledge.urls")),
     path("portal/", include("ecrm.portal.urls")),
+    path("routing/", include("ecrm.routing.urls")),
+    path("webhooks/", include("ecrm.webhooks.urls")),
+    path("workflows/", include("ecrm.workflows.urls")),
     # public, no console login: the help center and what the shop embeds (chat widget, web forms)
     path("help/", include("ecrm.knowledge.public_urls")),
     path("connect/", include("ecrm.conversations.public_urls")),

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "ecrm.service",
     "ecrm.knowledge",
     "ecrm.portal",
+    "ecrm.routing",
+    "ecrm.webhooks",
+    "ecrm.workflows",
 ]
 
 MIDDLEWARE = [

@@ -34,6 +34,12 @@ CAPABILITIES: dict[str, set[str]] = {
     "surveys.send": {Role.ADMIN, Role.MANAGER, Role.MARKETER},
     "knowledge.edit": {Role.ADMIN, Role.MANAGER, Role.AGENT},
     "knowledge.publish": {Role.ADMIN, Role.MANAGER},
+    # central controller: agents set their own presence; managers watch queues; admins configure
+    "routing.view": {Role.ADMIN, Role.MANAGER},
+    "routing.configure": {Role.ADMIN, Role.MANAGER},
+    "workflows.view": {Role.ADMIN, Role.MANAGER},
+    "workflows.configure": {Role.ADMIN},
+    "webhooks.manage": {Role.ADMIN},
 }
 
 

@@ -1,0 +1,7 @@
+"""Console pages of routing (mounted at /routing/)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "routing"
+
+urlpatterns: list = []
