@@ -215,3 +215,12 @@ ECRM_MAX_ATTACHMENT_BYTES = int(os.environ.get("ECRM_MAX_ATTACHMENT_BYTES", 25 *
 ECRM_MAX_RAW_EMAIL_BYTES = int(os.environ.get("ECRM_MAX_RAW_EMAIL_BYTES", 60 * 1024 * 1024))
 # The address customers reach this server at: links in mail (surveys, sign-in links, help articles).
 ECRM_PUBLIC_URL = os.environ.get("ECRM_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
+
+# --- Outbound HTTP (ecrm/core/http.py) and outgoing webhooks
+# Destinations the SSRF guard would refuse (private, loopback, ...) but an admin trusts: host, host:port, IP,
+# IP:port or CIDR, comma-separated. Admins add more in Settings -> Webhooks.
+ECRM_OUTBOUND_ALLOWLIST = [h.strip() for h in os.environ.get("ECRM_OUTBOUND_ALLOWLIST", "").split(",") if h.strip()]
+ECRM_WEBHOOK_TIMEOUT = float(os.environ.get("ECRM_WEBHOOK_TIMEOUT", "10"))
+ECRM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("ECRM_WEBHOOK_MAX_ATTEMPTS", "6"))
+ECRM_WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 21600]  # seconds after attempt 1, 2, ... (+-10% jitter)
+ECRM_WEBHOOK_DISABLE_AFTER = int(os.environ.get("ECRM_WEBHOOK_DISABLE_AFTER", "5"))  # deliveries given up in a row
