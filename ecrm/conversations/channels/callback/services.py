@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ecrm.core import events
 from ecrm.core.audit import record_audit
 from ecrm.core.consumers import publish
 from ecrm.core.exceptions import Conflict, ValidationFailed
@@ -177,6 +178,13 @@ def do_request_callback(
         )
         record_audit(actor=None, action="callback.request", obj=callback,
                      after={"requested_for": when.isoformat(), "source": source})  # fmt: skip
+        events.emit(
+            "callback.requested",
+            subject_type="callback",
+            subject_id=callback.pk,
+            data={"phone": e164, "customer": result.conversation.customer_id, "requested_for": when.isoformat(),
+                  "conversation": result.conversation.pk},
+        )  # fmt: skip
         # receive_inbound queued the round-robin after commit; ours runs after it and copies its choice
         callback_id = callback.pk
         transaction.on_commit(lambda: _follow_conversation_assignee(callback_id))
