@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -39,6 +40,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
@@ -260,7 +263,7 @@ def allowlist() -> list[str]:
         try:
             values.extend(source())
         except Exception:  # a broken source must not open anything; it only adds nothing
-            continue
+            logger.exception("outbound allow-list source %r failed", source)
     return values
 
 
