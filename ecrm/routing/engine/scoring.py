@@ -1,0 +1,211 @@
+"""Scoring an (item, agent) pair: each factor scaled to 0..1, weighted, plus the reasons a person reads.
+
+The same definitions are used twice: `pair_matrix` computes them for a whole batch with numpy (the
+solve), and `explain` recomputes them for the few pairs actually chosen, with words attached.
+
+Factors (each 0..1 before weighting):
+
+- skill: mean of level/5 over the item's required and preferred skills (0 if the agent lacks a
+  preferred one; a missing required one makes the pair infeasible, not just low).
+- load: the share of the agent's capacity on the item's channel still free before taking it, so
+  the first free slot of an idle agent scores 1 and the last slot of a nearly full one close to 0.
+- urgency: 1 when the SLA is breached, 1/(1 + t/300 s) with t seconds left (5 min left = 0.5).
+- value: the customer's value as given (VIP = 1).
+- affinity: 1 if the agent last helped this customer.
+- wait: w/(w + 300 s) for w seconds waited (5 min = 0.5).
+- priority: p/(p + 1) for queue priority p > 0.
+
+A feasible pair always scores at least BASE (> 0): the batch solve relies on that to tell a real
+assignment from a filler one, and it makes "assign one more item" worth more than any reshuffle.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .types import AgentSpec, Decision, ItemSpec, Weights
+
+BASE = 1.0
+URGENCY_SCALE = 300.0
+WAIT_SCALE = 300.0
+MAX_LEVEL = 5
+
+# how a channel's items are counted in a reason ("2 of 3 chats")
+CHANNEL_NOUNS = {
+    "chat": "chats",
+    "email": "emails",
+    "phone": "calls",
+    "callback": "callbacks",
+    "ticket": "tickets",
+}
+
+
+def is_feasible(item: ItemSpec, agent: AgentSpec) -> bool:
+    """The agent has every required skill at the required level (capacity is checked separately)."""
+    return all(agent.skills.get(skill, 0) >= level for skill, level in item.skills.items())
+
+
+def urgency_factor(sla_seconds_left: float | None) -> float:
+    if sla_seconds_left is None:
+        return 0.0
+    if sla_seconds_left <= 0:
+        return 1.0
+    return 1.0 / (1.0 + sla_seconds_left / URGENCY_SCALE)
+
+
+def wait_factor(waited_seconds: float) -> float:
+    w = max(0.0, waited_seconds)
+    return w / (w + WAIT_SCALE)
+
+
+def priority_factor(priority: int) -> float:
+    return priority / (priority + 1.0) if priority > 0 else 0.0
+
+
+def value_factor(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+def skill_factor(item: ItemSpec, agent: AgentSpec) -> float:
+    keys = set(item.skills) | set(item.preferred)
+    if not keys:
+        return 0.0
+    return sum(min(agent.skills.get(k, 0), MAX_LEVEL) for k in keys) / (MAX_LEVEL * len(keys))
+
+
+def load_factor(load: int, capacity: int) -> float:
+    return 1.0 - load / capacity if capacity > 0 else 0.0
+
+
+def item_terms(item: ItemSpec, weights: Weights) -> dict[str, float]:
+    """The weighted factors that depend on the item alone (they decide who wins scarce slots)."""
+    return {
+        "urgency": weights.urgency * urgency_factor(item.sla_seconds_left),
+        "value": weights.value * value_factor(item.value),
+        "wait": weights.wait * wait_factor(item.waited_seconds),
+        "priority": weights.priority * priority_factor(item.priority),
+    }
+
+
+def explain(
+    item: ItemSpec, agent: AgentSpec, weights: Weights, *, policy: str, extra_load: int = 0
+) -> Decision:
+    """The decision to give `item` to `agent` when `extra_load` more items of its channel were already
+    given to the agent in this batch: the weighted factors, the total score and the reasons."""
+    load = agent.load.get(item.channel, 0) + extra_load
+    capacity = agent.capacity.get(item.channel, 0)
+    factors = {
+        "skill": weights.skill * skill_factor(item, agent),
+        "load": weights.load * load_factor(load, capacity),
+        "affinity": weights.affinity * (1.0 if item.last_agent_id == agent.id else 0.0),
+        **item_terms(item, weights),
+    }
+    total = BASE + sum(factors.values())
+    return Decision(
+        item_id=item.id,
+        agent_id=agent.id,
+        score=round(total, 6),
+        factors={k: round(v, 6) for k, v in factors.items()},
+        reasons=reasons(item, agent, load=load, capacity=capacity),
+        policy=policy,
+    )
+
+
+def _skill_reason(skill: str, level: int) -> str:
+    kind, _, name = skill.partition(":")
+    if not name:
+        kind, name = "", skill
+    name = name.replace("_", " ")
+    if kind == "lang":
+        return f"speaks {name}"
+    return f"{name} skill {min(level, MAX_LEVEL)}/{MAX_LEVEL}"
+
+
+def _minutes(seconds: float) -> str:
+    minutes = seconds / 60.0
+    if minutes < 1:
+        return "<1 min"
+    return f"{math.floor(minutes)} min"
+
+
+def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> list[str]:
+    """Short plain-English fragments, built from data, in a fixed order: skills, load, affinity,
+    customer value, SLA, wait, priority. Only factors that apply are mentioned."""
+    out: list[str] = []
+    # languages first, then the other skills, each once (required before preferred)
+    seen: set[str] = set()
+    keys = sorted(item.skills, key=lambda k: (not k.startswith("lang:"), k)) + sorted(
+        (k for k in item.preferred if k not in item.skills), key=lambda k: (not k.startswith("lang:"), k)
+    )
+    for key in keys:
+        level = agent.skills.get(key, 0)
+        if key in seen or level <= 0:
+            continue
+        seen.add(key)
+        out.append(_skill_reason(key, level))
+    noun = CHANNEL_NOUNS.get(item.channel, f"{item.channel} items")
+    out.append(f"{load + 1} of {capacity} {noun}")
+    if item.last_agent_id is not None and item.last_agent_id == agent.id:
+        out.append("helped this customer before")
+    value = value_factor(item.value)
+    if value >= 1.0:
+        out.append("VIP customer")
+    elif value >= 0.5:
+        out.append("high-value customer")
+    if item.sla_seconds_left is not None:
+        if item.sla_seconds_left <= 0:
+            out.append(f"SLA breached {_minutes(-item.sla_seconds_left)} ago")
+        else:
+            out.append(f"{_minutes(item.sla_seconds_left)} to SLA breach")
+    if item.waited_seconds >= 60:
+        out.append(f"waiting {_minutes(item.waited_seconds)}")
+    if item.priority > 0:
+        out.append(f"priority {item.priority} queue")
+    return out
+
+
+def pair_matrix(
+    items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
+) -> tuple[np.ndarray, np.ndarray]:
+    """For one channel's items and agents: (score without the load term, feasible), both items x agents.
+
+    Vectorised over the batch; matches `explain` to rounding (a test checks it).
+    """
+    n_i, n_a = len(items), len(agents)
+    keys = sorted({k for it in items for k in it.skills} | {k for it in items for k in it.preferred})
+    col = {k: j for j, k in enumerate(keys)}
+    levels = np.zeros((n_a, len(keys)))
+    for a, agent in enumerate(agents):
+        for k, lvl in agent.skills.items():
+            j = col.get(k)
+            if j is not None:
+                levels[a, j] = min(lvl, MAX_LEVEL)
+    required = np.zeros((n_i, len(keys)))
+    wanted = np.zeros((n_i, len(keys)), dtype=bool)
+    item_part = np.empty(n_i)
+    aff_rows: list[int] = []
+    aff_agents: list[int] = []
+    agent_index = {agent.id: a for a, agent in enumerate(agents)}
+    for i, item in enumerate(items):
+        for k, lvl in item.skills.items():
+            required[i, col[k]] = lvl
+            wanted[i, col[k]] = True
+        for k in item.preferred:
+            wanted[i, col[k]] = True
+        item_part[i] = sum(item_terms(item, weights).values())
+        if item.last_agent_id is not None and item.last_agent_id in agent_index:
+            aff_rows.append(i)
+            aff_agents.append(agent_index[item.last_agent_id])
+
+    feasible = np.ones((n_i, n_a), dtype=bool)
+    for j in np.flatnonzero(required.any(axis=0)):
+        feasible &= required[:, j, None] <= levels[None, :, j]
+
+    counts = wanted.sum(axis=1)
+    skill = (wanted.astype(float) @ levels.T) / (MAX_LEVEL * np.maximum(counts, 1))[:, None]
+    score = BASE + weights.skill * skill + item_part[:, None]
+    if aff_rows:
+        score[aff_rows, aff_agents] += weights.affinity
+    return score, feasible
