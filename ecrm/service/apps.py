@@ -8,5 +8,8 @@ class ServiceConfig(AppConfig):
 
     def ready(self) -> None:
         from . import hooks, tasks  # noqa: F401  (tasks: registers the periodic SLA check)
+        from .flows import panel
+        from .flows import tasks as flow_tasks  # noqa: F401  (the periodic stage SLA check)
 
         hooks.register_all()
+        panel.register()

@@ -13,7 +13,7 @@ from ecrm.core.demo import ensure_demo_users
 from ecrm.knowledge.models import Article
 from ecrm.knowledge.services import do_create_article, do_create_category, do_publish, do_save_draft
 
-from .models import Ticket, TicketType
+from .models import Ticket, TicketFieldDefinition, TicketType
 from .services import do_create_ticket
 
 ARTICLES = [
@@ -78,11 +78,84 @@ def seed_help_center() -> int:
     return len(ARTICLES)
 
 
+# The demo complaint flow: customer service investigates, the warehouse checks the stock or the
+# parcel, finance refunds, customer service closes the case (docs/ticket-flows.md).
+COMPLAINT_FLOW = {
+    "name": "Complaint",
+    "ticket_type": "complaint",
+    "description": "Customer service → warehouse → finance → customer service.",
+    "active": True,
+    "business_hours": True,
+    "stages": [
+        {"key": "investigating", "label": "Investigating", "team": "Service CN", "sla_minutes": 240,
+         "status": "open", "initial": True, "final": False},
+        {"key": "waiting_customer", "label": "Waiting on customer", "team": "Service CN", "sla_minutes": None,
+         "status": "pending", "initial": False, "final": False},
+        {"key": "warehouse_check", "label": "Warehouse check", "team": "Warehouse", "sla_minutes": 480,
+         "status": "open", "initial": False, "final": False},
+        {"key": "refund", "label": "Refund", "team": "Finance", "sla_minutes": 480,
+         "status": "open", "initial": False, "final": False},
+        {"key": "resolved", "label": "Resolved", "team": "Service CN", "sla_minutes": None,
+         "status": "solved", "initial": False, "final": True},
+    ],
+    "transitions": [
+        {"from": "investigating", "to": "warehouse_check", "label": "Warehouse check", "roles": [],
+         "teams": ["Service CN"], "requires": ["note"]},
+        {"from": "investigating", "to": "waiting_customer", "label": "Ask the customer", "roles": [],
+         "teams": ["Service CN"], "requires": []},
+        {"from": "investigating", "to": "resolved", "label": "Resolved", "roles": [],
+         "teams": ["Service CN"], "requires": []},
+        {"from": "waiting_customer", "to": "investigating", "label": "Customer answered", "roles": [],
+         "teams": ["Service CN"], "requires": []},
+        {"from": "warehouse_check", "to": "refund", "label": "Refund", "roles": [],
+         "teams": ["Warehouse"], "requires": ["note"]},
+        {"from": "warehouse_check", "to": "investigating", "label": "Back to customer service", "roles": [],
+         "teams": ["Warehouse"], "requires": ["note"]},
+        {"from": "refund", "to": "resolved", "label": "Refunded", "roles": [],
+         "teams": ["Finance"], "requires": ["refund_amount"]},
+        {"from": "resolved", "to": "investigating", "label": "Reopen", "roles": [],
+         "teams": ["Service CN"], "requires": []},
+    ],
+}  # fmt: skip
+
+# Demo people for the two back-office teams (the cast in ecrm/core/demo.py staffs customer service).
+BACK_OFFICE = [("warehouse_wu", "Wu", "Hao", "Warehouse"), ("finance_fei", "Fei", "Zhou", "Finance")]
+
+
+@transaction.atomic
+def seed_ticket_flows() -> int:
+    """The complaint flow, its teams and their demo agents, and the refund amount field. Idempotent."""
+    from ecrm.core.demo import DEMO_PASSWORD
+    from ecrm.core.models import Role, Team, User
+
+    from .flows.models import TicketFlow
+    from .flows.services import save_flow
+
+    if TicketFlow.objects.filter(name=COMPLAINT_FLOW["name"]).exists():
+        return 0
+    ensure_demo_users()
+    for username, first, last, team_name in BACK_OFFICE:
+        team, _ = Team.objects.get_or_create(name=team_name)
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, role=Role.AGENT, first_name=first, last_name=last,
+                        email=f"{username}@example.com")  # fmt: skip
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        user.teams.add(team)
+    TicketFieldDefinition.objects.get_or_create(
+        key="refund_amount", defaults={"label": "Refund amount", "type": "number"}
+    )
+    save_flow(actor=None, data=COMPLAINT_FLOW)
+    return 1
+
+
 def seed_contact_center(conversations: int = 60, *, seed: int = 4) -> dict[str, int]:
     """Idempotent enough for `make run`: does nothing when conversations already exist."""
     if Conversation.objects.exists():
         return {"articles": 0, "conversations": 0, "tickets": 0}
     articles = seed_help_center()
+    seed_ticket_flows()
     created = seed_conversations(conversations, seed=seed)
     rng = random.Random(seed)
     tickets = 0

@@ -376,3 +376,12 @@ class SurveyResponse(models.Model):
     @property
     def max_score(self) -> int:
         return 5 if self.kind == SurveyKind.CSAT else 10
+
+
+from .flows.models import (  # noqa: E402, F401  (ticket flows live in their own package)
+    FlowStage,
+    FlowTransition,
+    TicketFlow,
+    TicketFlowState,
+    TicketFlowStep,
+)

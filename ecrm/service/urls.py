@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .flows import views as flow_views
 
 app_name = "service"
 
@@ -20,7 +21,13 @@ urlpatterns = [
     path("<int:ticket_id>/return/", views.ticket_return, name="request_return"),
     path("returns/", views.return_list, name="returns"),
     path("returns/<int:request_id>/status/", views.return_status, name="return_status"),
+    path("<int:ticket_id>/stage/", flow_views.ticket_stage, name="ticket_stage"),
     path("sla/", views.sla_settings_page, name="sla"),
+    path("flows/", flow_views.flow_list, name="flows"),
+    path("flows/new/", flow_views.flow_edit, name="flow_new"),
+    path("flows/<int:flow_id>/", flow_views.flow_edit, name="flow_edit"),
+    path("flows/export.yaml", flow_views.flows_export, name="flows_export"),
+    path("flows/import/", flow_views.flows_import, name="flows_import"),
     path("reports/", views.report_page, name="reports"),
     path("surveys/nps/", views.nps_page, name="nps"),
     # public, no login: the survey form behind a signed link

@@ -198,6 +198,9 @@ def do_create_ticket(
         if isinstance(actor, User):
             ticket.watchers.add(actor)
         log(ticket, "created", actor, source=source, conversation=conversation.pk if conversation else None)
+        from ..flows.services import enter_initial_stage  # a type with a flow starts in its first stage
+
+        flow_entry = enter_initial_stage(ticket, actor)
         after = snapshot(ticket)
         record_audit(actor=actor, action="ticket.create", obj=ticket, after=after)
         events.emit(
@@ -207,6 +210,8 @@ def do_create_ticket(
             data={"fields": events.changes({}, after), "tags": sorted(tags or [])},
             actor=_user(actor),
         )
+        if flow_entry is not None:
+            flow_entry.emit()
     return ticket
 
 
