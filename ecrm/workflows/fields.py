@@ -1,0 +1,470 @@
+"""What a rule can look at: the field catalogue (namespace.field -> type) and the lazily loaded
+context an event is evaluated against.
+
+A context loads each namespace (the ticket, its customer, its order...) with one query the first
+time any rule asks for one of its fields, and shares it between every rule evaluated for the same
+event, so 100 rules on one event cost the same few queries as one rule.
+
+Team and user fields hold *names* (team name, username), not ids, so rules read well and travel
+between installations in YAML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from ecrm.core.events import Event
+
+MISSING = object()
+
+# types: text, choice, number, datetime, bool, tags, ref (a team or user name), any (event data)
+GENERIC_OPS = ("eq", "ne", "in", "not_in", "is_set", "is_empty", "changed", "changed_to", "changed_from")
+OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "text": (*GENERIC_OPS, "contains", "matches"),
+    "choice": GENERIC_OPS,
+    "ref": GENERIC_OPS,
+    "number": (*GENERIC_OPS, "gt", "gte", "lt", "lte"),
+    "datetime": ("is_set", "is_empty", "gt", "gte", "lt", "lte", "within_last", "older_than", "changed"),
+    "bool": ("eq", "ne", "is_set", "is_empty", "changed", "changed_to", "changed_from"),
+    "tags": ("contains", "not_contains", "is_set", "is_empty", "changed"),
+    "any": (
+        *GENERIC_OPS, "contains", "not_contains", "matches", "gt", "gte", "lt", "lte", "within_last", "older_than",
+    ),
+}  # fmt: skip
+ALL_OPS = tuple(dict.fromkeys(op for ops in OPS_BY_TYPE.values() for op in ops))
+
+
+@dataclass(frozen=True)
+class Field:
+    type: str
+    label: str
+    choices: tuple[str, ...] = ()
+    ref: str = ""  # "team" or "user" for ref fields
+    change_keys: tuple[str, ...] = ()  # keys in event.data["changes"] for changed/changed_to/from
+
+
+def _choices(cls) -> tuple[str, ...]:
+    return tuple(cls.values)
+
+
+def catalogue() -> dict[str, Field]:
+    """Every static field a condition may use (custom attributes and event data are added dynamically)."""
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        from ecrm.analytics.models import ChurnBand, ClvBand
+        from ecrm.commerce.models import OrderStatus
+        from ecrm.conversations.models import ChannelKind, ConversationStatus
+        from ecrm.customers.models import CustomerStatus, Gender, LifecycleStage
+        from ecrm.service.models import Priority, TicketSource, TicketStatus, TicketType
+
+        f = Field
+        _CATALOGUE = {
+            "ticket.id": f("number", "Ticket id"),
+            "ticket.number": f("number", "Ticket number"),
+            "ticket.subject": f("text", "Subject", change_keys=("subject",)),
+            "ticket.description": f("text", "Description"),
+            "ticket.type": f("choice", "Type", _choices(TicketType), change_keys=("type",)),
+            "ticket.priority": f("choice", "Priority", _choices(Priority), change_keys=("priority",)),
+            "ticket.status": f("choice", "Status", _choices(TicketStatus), change_keys=("status",)),
+            "ticket.source": f("choice", "Source", _choices(TicketSource)),
+            "ticket.team": f("ref", "Team", ref="team", change_keys=("team_id", "team")),
+            "ticket.assignee": f("ref", "Assignee", ref="user", change_keys=("assignee_id", "assignee")),
+            "ticket.tags": f("tags", "Tags", change_keys=("tags",)),
+            "ticket.created_at": f("datetime", "Created"),
+            "ticket.updated_at": f("datetime", "Updated"),
+            "ticket.solved_at": f("datetime", "Solved", change_keys=("solved_at",)),
+            "ticket.first_response_due": f("datetime", "First response due"),
+            "ticket.resolution_due": f("datetime", "Resolution due"),
+            "ticket.first_response_breached": f("bool", "First response breached"),
+            "ticket.resolution_breached": f("bool", "Resolution breached"),
+            "conversation.id": f("number", "Conversation id"),
+            "conversation.channel": f("choice", "Channel", _choices(ChannelKind)),
+            "conversation.status": f(
+                "choice", "Status", _choices(ConversationStatus), change_keys=("status",)
+            ),
+            "conversation.subject": f("text", "Subject"),
+            "conversation.team": f("ref", "Team", ref="team", change_keys=("team", "team_id")),
+            "conversation.assignee": f(
+                "ref", "Assignee", ref="user", change_keys=("assignee", "assignee_id")
+            ),
+            "conversation.unread": f("number", "Unread messages"),
+            "conversation.created_at": f("datetime", "Created"),
+            "conversation.last_message_at": f("datetime", "Last message"),
+            "conversation.last_inbound_at": f("datetime", "Last customer message"),
+            "conversation.first_response_at": f("datetime", "First response"),
+            "order.id": f("number", "Order id"),
+            "order.external_id": f("text", "Order number"),
+            "order.status": f("choice", "Status", _choices(OrderStatus), change_keys=("status",)),
+            "order.channel": f("text", "Sales channel"),
+            "order.total": f("number", "Total"),
+            "order.currency": f("text", "Currency"),
+            "order.placed_at": f("datetime", "Placed"),
+            "order.shipping_city": f("text", "Shipping city"),
+            "order.shipping_country": f("text", "Shipping country"),
+            "customer.id": f("number", "Customer id"),
+            "customer.name": f("text", "Name", change_keys=("display_name",)),
+            "customer.email": f("text", "Email", change_keys=("email",)),
+            "customer.phone": f("text", "Phone", change_keys=("phone",)),
+            "customer.city": f("text", "City", change_keys=("city",)),
+            "customer.country": f("text", "Country", change_keys=("country",)),
+            "customer.locale": f("text", "Language", change_keys=("locale",)),
+            "customer.gender": f("choice", "Gender", _choices(Gender), change_keys=("gender",)),
+            "customer.lifecycle_stage": f(
+                "choice", "Lifecycle stage", _choices(LifecycleStage), change_keys=("lifecycle_stage",)
+            ),
+            "customer.status": f("choice", "Status", _choices(CustomerStatus), change_keys=("status",)),
+            "customer.tags": f("tags", "Tags", change_keys=("tags",)),
+            "customer.created_at": f("datetime", "Created"),
+            "customer.last_seen_at": f("datetime", "Last seen"),
+            "customer.score.segment": f("text", "RFM segment", change_keys=("segment", "rfm_segment")),
+            "customer.score.churn_band": f(
+                "choice", "Churn risk tier", _choices(ChurnBand), change_keys=("churn_band",)
+            ),
+            "customer.score.churn_risk": f("number", "Churn risk (0-1)"),
+            "customer.score.clv_band": f("choice", "CLV band", _choices(ClvBand), change_keys=("clv_band",)),
+            "customer.score.clv_12m": f("number", "CLV 12 months"),
+            "customer.score.cluster": f("text", "Cluster"),
+            "event.name": f("text", "Event name"),
+            "event.chain": f("number", "Automation depth"),
+            "event.actor": f("ref", "Acting user", ref="user"),
+        }
+    return _CATALOGUE
+
+
+_CATALOGUE: dict[str, Field] | None = None
+ATTRIBUTE_TYPES = {
+    "text": "text",
+    "number": "number",
+    "date": "datetime",
+    "boolean": "bool",
+    "choice": "choice",
+}
+
+# which namespaces an event's subject reaches
+NAMESPACES_BY_SUBJECT: dict[str, tuple[str, ...]] = {
+    "ticket": ("ticket", "customer", "order", "event"),
+    "conversation": ("conversation", "customer", "event"),
+    "order": ("order", "customer", "event"),
+    "customer": ("customer", "event"),
+    "callback": ("customer", "event"),
+    "": ("event",),
+}
+SUBJECT_TYPES = ("ticket", "conversation", "order", "customer")
+
+
+def resolve_field(path: str) -> Field | None:
+    """The field definition for `path`, including custom attributes and event data; None if unknown."""
+    field = catalogue().get(path)
+    if field is not None:
+        return field
+    if path.startswith("event.") and len(path) > 6:
+        parts = path.split(".")
+        if parts[1] in ("changes", "data", "fields") and len(parts) >= 3:
+            return Field("any", path)
+        return None
+    if path.startswith("customer.attributes."):
+        from ecrm.customers.models import CustomAttributeDefinition
+
+        definition = CustomAttributeDefinition.objects.filter(key=path.split(".", 2)[2]).first()
+        if definition is None:
+            return None
+        return Field(
+            ATTRIBUTE_TYPES.get(definition.type, "any"),
+            definition.label,
+            tuple(definition.choices or ()),
+            change_keys=("custom_attributes",),
+        )
+    if path.startswith("ticket.custom."):
+        from ecrm.service.models import TicketFieldDefinition
+
+        definition = TicketFieldDefinition.objects.filter(key=path.split(".", 2)[2]).first()
+        if definition is None:
+            return None
+        return Field(
+            ATTRIBUTE_TYPES.get(definition.type, "any"), definition.label, tuple(definition.choices or ())
+        )
+    return None
+
+
+def plain_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+# --- the lazily loaded context ------------------------------------------------------------------
+
+
+class Context:
+    """The values one event's rules look at, loaded on first use (see the module docstring)."""
+
+    def __init__(self, event: Event, *, instance: Any = None):
+        self.event = event
+        self.values: dict[str, Any] = {}
+        self._loaded: set[str] = set()
+        self._instances: dict[str, Any] = {}
+        self.reachable = NAMESPACES_BY_SUBJECT.get(event.subject_type, ("event",))
+        if instance is not None:
+            self._instances[event.subject_type] = instance
+        self._changes = (event.data or {}).get("changes") or {}
+
+    # -- reading
+    def get(self, path: str) -> Any:
+        value = self.values.get(path, MISSING)
+        if value is not MISSING:
+            return value
+        namespace = path.split(".", 1)[0]
+        if path.startswith(("customer.score.", "customer.tags", "ticket.tags", "customer.attributes.",
+                            "ticket.custom.")) or namespace == "event":  # fmt: skip
+            value = self._load_extra(path)
+            self.values[path] = value
+            return value
+        if namespace not in self._loaded:
+            self._load(namespace)
+            return self.values.get(path)
+        return None
+
+    def change(self, keys: tuple[str, ...], path: str) -> list[Any] | None:
+        """[old, new] for the field from event.data["changes"], or None if it did not change."""
+        for key in keys:
+            pair = self._changes.get(key)
+            if pair is not None:
+                if key == "custom_attributes" and isinstance(pair, list) and len(pair) == 2:
+                    attr = path.split(".", 2)[2]
+                    old, new = ((pair[0] or {}).get(attr), (pair[1] or {}).get(attr))
+                    return None if old == new else [old, new]
+                return pair if isinstance(pair, list | tuple) and len(pair) == 2 else [None, pair]
+        return None
+
+    def instance(self, namespace: str) -> Any:
+        """The model instance behind a namespace (actions use it), or None."""
+        if namespace not in self._loaded:
+            self._load(namespace)
+        return self._instances.get(namespace)
+
+    # -- loading
+    def _load(self, namespace: str) -> None:
+        self._loaded.add(namespace)
+        if namespace not in self.reachable:
+            return
+        loader = getattr(self, f"_load_{namespace}", None)
+        if loader is not None:
+            loader()
+
+    def _subject_or(self, namespace: str, fk_holder: str, attr: str):
+        """The instance of `namespace`: the event's subject, or reached through another namespace."""
+        inst = self._instances.get(namespace)
+        if inst is not None:
+            return inst
+        if self.event.subject_type == namespace:
+            return "subject"
+        holder = self.instance(fk_holder) if fk_holder in self.reachable else None
+        return getattr(holder, attr, None) if holder is not None else None
+
+    def _load_ticket(self) -> None:
+        from ecrm.service.models import Ticket
+
+        t = self._instances.get("ticket")
+        if t is None:
+            t = (
+                Ticket.objects.select_related("team", "assignee", "customer")
+                .filter(pk=self.event.subject_id)
+                .first()
+            )
+        if t is None:
+            return
+        self._instances["ticket"] = t
+        self._instances.setdefault("customer", t.customer)
+        v = self.values
+        v["ticket.id"] = t.pk
+        v["ticket.number"] = t.number
+        v["ticket.subject"] = t.subject
+        v["ticket.description"] = t.description
+        v["ticket.type"] = t.type
+        v["ticket.priority"] = t.priority
+        v["ticket.status"] = t.status
+        v["ticket.source"] = t.source
+        v["ticket.team"] = t.team.name if t.team_id else None
+        v["ticket.assignee"] = t.assignee.username if t.assignee_id else None
+        v["ticket.created_at"] = t.created_at
+        v["ticket.updated_at"] = t.updated_at
+        v["ticket.solved_at"] = t.solved_at
+        v["ticket.first_response_due"] = t.first_response_due
+        v["ticket.resolution_due"] = t.resolution_due
+        v["ticket.first_response_breached"] = t.first_response_breached
+        v["ticket.resolution_breached"] = t.resolution_breached
+
+    def _load_conversation(self) -> None:
+        from ecrm.conversations.models import Conversation
+
+        c = self._instances.get("conversation")
+        if c is None:
+            c = (
+                Conversation.objects.select_related("team", "assignee", "customer")
+                .filter(pk=self.event.subject_id)
+                .first()
+            )
+        if c is None:
+            return
+        self._instances["conversation"] = c
+        self._instances.setdefault("customer", c.customer)
+        v = self.values
+        v["conversation.id"] = c.pk
+        v["conversation.channel"] = c.channel
+        v["conversation.status"] = c.status
+        v["conversation.subject"] = c.subject
+        v["conversation.team"] = c.team.name if c.team_id else None
+        v["conversation.assignee"] = c.assignee.username if c.assignee_id else None
+        v["conversation.unread"] = c.unread
+        v["conversation.created_at"] = c.created_at
+        v["conversation.last_message_at"] = c.last_message_at
+        v["conversation.last_inbound_at"] = c.last_inbound_at
+        v["conversation.first_response_at"] = c.first_response_at
+
+    def _load_order(self) -> None:
+        from ecrm.commerce.models import Order
+
+        o = self._instances.get("order")
+        if o is None:
+            if self.event.subject_type == "order":
+                o = Order.objects.select_related("customer").filter(pk=self.event.subject_id).first()
+            else:
+                ticket = self.instance("ticket")
+                if ticket is not None and ticket.order_id:
+                    o = Order.objects.filter(pk=ticket.order_id).first()
+        if o is None:
+            return
+        self._instances["order"] = o
+        if self.event.subject_type == "order":
+            self._instances.setdefault("customer", o.customer)
+        v = self.values
+        v["order.id"] = o.pk
+        v["order.external_id"] = o.external_id
+        v["order.status"] = o.status
+        v["order.channel"] = o.channel
+        v["order.total"] = float(o.total) if o.total is not None else None
+        v["order.currency"] = o.currency
+        v["order.placed_at"] = o.placed_at
+        v["order.shipping_city"] = o.shipping_city
+        v["order.shipping_country"] = o.shipping_country
+
+    def _load_customer(self) -> None:
+        from ecrm.customers.models import Customer
+
+        c = self._instances.get("customer")
+        if c is None:
+            if self.event.subject_type in ("customer",):
+                c = Customer.objects.filter(pk=self.event.subject_id).first()
+            elif self.event.subject_type in ("ticket", "conversation", "order"):
+                holder = self.instance(self.event.subject_type)
+                c = getattr(holder, "customer", None) if holder is not None else None
+            elif self.event.subject_type == "callback":
+                cid = (self.event.data or {}).get("customer")
+                c = Customer.objects.filter(pk=cid).first() if isinstance(cid, int) else None
+        if c is None:
+            return
+        self._instances["customer"] = c
+        v = self.values
+        v["customer.id"] = c.pk
+        v["customer.name"] = str(c)
+        v["customer.email"] = c.email
+        v["customer.phone"] = c.phone
+        v["customer.city"] = c.city
+        v["customer.country"] = c.country
+        v["customer.locale"] = c.locale
+        v["customer.gender"] = c.gender
+        v["customer.lifecycle_stage"] = c.lifecycle_stage
+        v["customer.status"] = c.status
+        v["customer.created_at"] = c.created_at
+        v["customer.last_seen_at"] = c.last_seen_at
+
+    def _load_extra(self, path: str) -> Any:
+        namespace = path.split(".", 1)[0]
+        if namespace not in self.reachable:
+            return None
+        if namespace == "event":
+            return self._event_value(path)
+        holder = self.instance(namespace)
+        if holder is None:
+            return None
+        if path in ("customer.tags", "ticket.tags"):
+            return frozenset(t.name for t in holder.tags.all())
+        if path.startswith("customer.attributes."):
+            return (holder.custom_attributes or {}).get(path.split(".", 2)[2])
+        if path.startswith("ticket.custom."):
+            return (holder.custom_fields or {}).get(path.split(".", 2)[2])
+        score = self._score(holder)
+        if score is None:
+            return None
+        attr = {"segment": "rfm_segment", "cluster": "cluster_label"}.get(
+            path.split(".", 2)[2], path.split(".", 2)[2]
+        )
+        return plain_value(getattr(score, attr, None))
+
+    def _score(self, customer) -> Any:
+        if "score" not in self._instances:
+            from ecrm.analytics.models import CustomerScore
+
+            self._instances["score"] = (
+                CustomerScore.objects.filter(customer=customer, run__is_current=True).order_by("-id").first()
+            )
+        return self._instances["score"]
+
+    def _event_value(self, path: str) -> Any:
+        e = self.event
+        parts = path.split(".")[1:]
+        if parts == ["name"]:
+            return e.name
+        if parts == ["chain"]:
+            return e.chain
+        if parts == ["actor"]:
+            return _username(e.actor_id)
+        if parts[0] == "data":
+            parts = parts[1:]
+        value: Any = e.data or {}
+        for i, part in enumerate(parts):
+            if (
+                isinstance(value, list | tuple)
+                and len(value) == 2
+                and part in ("old", "new")
+                and i == len(parts) - 1
+            ):
+                return value[0 if part == "old" else 1]
+            if isinstance(value, dict):
+                value = value.get(part)
+            else:
+                return None
+        return value
+
+
+def _username(user_id: Any) -> str | None:
+    # not cached across events: ids are reused after rollbacks in tests and names change
+    if not isinstance(user_id, int):
+        return None
+    from ecrm.core.models import User
+
+    return User.objects.filter(pk=user_id).values_list("username", flat=True).first()
+
+
+def _team_name(team_id: Any) -> str | None:
+    if not isinstance(team_id, int):
+        return None
+    from ecrm.core.models import Team
+
+    return Team.objects.filter(pk=team_id).values_list("name", flat=True).first()
+
+
+def ref_name(kind: str, value: Any) -> Any:
+    """A changed team/user id (as events carry them) as the name conditions compare with."""
+    if value is None or isinstance(value, str):
+        return value
+    return _team_name(value) if kind == "team" else _username(value)
+
+
+def now() -> dt.datetime:
+    return timezone.now()

@@ -1,0 +1,13 @@
+import pytest
+
+from ecrm.workflows import engine
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules():
+    """The compiled-rule cache lives in the process; each test starts from its own database state."""
+    engine.invalidate()
+    engine._recent.clear()
+    yield
+    engine.invalidate()
+    engine._recent.clear()
