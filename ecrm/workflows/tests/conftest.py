@@ -8,6 +8,7 @@ def _fresh_rules():
     """The compiled-rule cache lives in the process; each test starts from its own database state."""
     engine.invalidate()
     engine._recent.clear()
+    engine._counts.clear()
     yield
     engine.invalidate()
     engine._recent.clear()
