@@ -215,3 +215,8 @@ def return_status(request: HttpRequest, request_id: int, payload: ReturnStatusIn
         return_request=r, actor=user, status=payload.status, refund_amount=payload.refund_amount
     )
     return return_out(r)
+
+
+from .flows.api import router as flows_router  # noqa: E402  (ticket flows: /flows, /tickets/{id}/stage)
+
+router.add_router("", flows_router)
