@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from ecrm.core import http
 from ecrm.core.audit import record_audit, snapshot
 from ecrm.core.events import EVENT_NAMES, Event
-from ecrm.core.exceptions import NotFound, ValidationFailed
+from ecrm.core.exceptions import NotFound, PermissionDenied, ValidationFailed  # noqa: F401  (re-exported)
 from ecrm.core.permissions import check_perm
 
 from . import selectors
@@ -236,6 +236,10 @@ def on_event(event: Event) -> None:
     if event.name == TEST_EVENT:
         return
     targets = [pk for pk, patterns in selectors.active_subscriptions() if matches(patterns, event.name)]
+    if not targets:
+        return
+    # the cached table may lag a change made in another process (or a rolled-back test): confirm
+    targets = list(Endpoint.objects.filter(pk__in=targets, is_active=True).values_list("pk", flat=True))
     if not targets:
         return
     from .payloads import event_payload
