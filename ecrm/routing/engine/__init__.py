@@ -6,8 +6,8 @@ arrays and dataclasses, and a data scientist can run the simulator on its own.
     from ecrm.routing.engine import Weights, ItemSpec, AgentSpec, Decision, solve, score, POLICIES
 """
 
+from .policies import queue_order, score, solve
 from .scoring import is_feasible
-from .solve import queue_order, score, solve
 from .types import POLICIES, AgentSpec, Decision, ItemSpec, Weights
 
 __all__ = [

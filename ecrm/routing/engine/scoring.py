@@ -22,6 +22,7 @@ assignment from a filler one, and it makes "assign one more item" worth more tha
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -90,14 +91,21 @@ def item_terms(item: ItemSpec, weights: Weights) -> dict[str, float]:
 
 
 def explain(
-    item: ItemSpec, agent: AgentSpec, weights: Weights, *, policy: str, extra_load: int = 0
+    item: ItemSpec,
+    agent: AgentSpec,
+    weights: Weights,
+    *,
+    policy: str,
+    extra_load: int = 0,
+    skill: float | None = None,
 ) -> Decision:
     """The decision to give `item` to `agent` when `extra_load` more items of its channel were already
-    given to the agent in this batch: the weighted factors, the total score and the reasons."""
+    given to the agent in this batch: the weighted factors, the total score and the reasons.
+    `skill` is the weighted skill factor when the caller has it already (the batch solve)."""
     load = agent.load.get(item.channel, 0) + extra_load
     capacity = agent.capacity.get(item.channel, 0)
     factors = {
-        "skill": weights.skill * skill_factor(item, agent),
+        "skill": weights.skill * skill_factor(item, agent) if skill is None else float(skill),
         "load": weights.load * load_factor(load, capacity),
         "affinity": weights.affinity * (1.0 if item.last_agent_id == agent.id else 0.0),
         **item_terms(item, weights),
@@ -166,46 +174,84 @@ def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> li
     return out
 
 
-def pair_matrix(
-    items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
-) -> tuple[np.ndarray, np.ndarray]:
-    """For one channel's items and agents: (score without the load term, feasible), both items x agents.
+@dataclass
+class BatchTerms:
+    """One channel's batch, scored: items grouped into types that look the same to every agent.
 
-    Vectorised over the batch; matches `explain` to rounding (a test checks it).
+    Items with the same required skills, preferred skills and (present) last agent get the same
+    skill and affinity terms from each agent, so those are computed per type (types x agents), and
+    only the item's own terms (urgency, value, wait, priority, plus BASE) per item.
     """
-    n_i, n_a = len(items), len(agents)
-    keys = sorted({k for it in items for k in it.skills} | {k for it in items for k in it.preferred})
+
+    item_score: np.ndarray  # (items,) BASE + the item-only weighted factors
+    item_type: np.ndarray  # (items,) index into the type axis
+    skill: np.ndarray  # (types, agents) weighted skill factor
+    type_score: np.ndarray  # (types, agents) weighted skill + affinity
+    type_feasible: np.ndarray  # (types, agents) bool: the agent has every required skill level
+
+    def pair_score(self) -> np.ndarray:
+        """Score without the load term, items x agents (for the dense solve and the tests)."""
+        return self.item_score[:, None] + self.type_score[self.item_type]
+
+    def feasible(self) -> np.ndarray:
+        return self.type_feasible[self.item_type]
+
+
+def batch_terms(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights) -> BatchTerms:
+    """Vectorised scoring of one channel's items against agents; matches `explain` (a test checks it)."""
+    agent_index = {agent.id: a for a, agent in enumerate(agents)}
+    type_of: dict[tuple, int] = {}
+    examples: list[ItemSpec] = []
+    item_type = np.empty(len(items), dtype=np.intp)
+    urgency = np.empty(len(items))
+    value = np.empty(len(items))
+    wait = np.empty(len(items))
+    priority = np.empty(len(items))
+    for i, item in enumerate(items):
+        last = item.last_agent_id if item.last_agent_id in agent_index else None
+        key = (tuple(sorted(item.skills.items())), tuple(sorted(item.preferred)), last)
+        t = type_of.get(key)
+        if t is None:
+            t = type_of[key] = len(examples)
+            examples.append(item)
+        item_type[i] = t
+        urgency[i] = urgency_factor(item.sla_seconds_left)
+        value[i] = item.value
+        wait[i] = max(0.0, item.waited_seconds)
+        priority[i] = max(0, item.priority)
+    item_score = (
+        BASE
+        + weights.urgency * urgency
+        + weights.value * np.clip(value, 0.0, 1.0)
+        + weights.wait * wait / (wait + WAIT_SCALE)
+        + weights.priority * priority / (priority + 1.0)
+    )
+
+    keys = sorted({k for it in examples for k in it.skills} | {k for it in examples for k in it.preferred})
     col = {k: j for j, k in enumerate(keys)}
-    levels = np.zeros((n_a, len(keys)))
+    levels = np.zeros((len(agents), len(keys)))
     for a, agent in enumerate(agents):
         for k, lvl in agent.skills.items():
             j = col.get(k)
             if j is not None:
                 levels[a, j] = min(lvl, MAX_LEVEL)
-    required = np.zeros((n_i, len(keys)))
-    wanted = np.zeros((n_i, len(keys)), dtype=bool)
-    item_part = np.empty(n_i)
-    aff_rows: list[int] = []
-    aff_agents: list[int] = []
-    agent_index = {agent.id: a for a, agent in enumerate(agents)}
-    for i, item in enumerate(items):
+    n_t = len(examples)
+    required = np.zeros((n_t, len(keys)))
+    wanted = np.zeros((n_t, len(keys)))
+    for t, item in enumerate(examples):
         for k, lvl in item.skills.items():
-            required[i, col[k]] = lvl
-            wanted[i, col[k]] = True
+            required[t, col[k]] = lvl
+            wanted[t, col[k]] = 1.0
         for k in item.preferred:
-            wanted[i, col[k]] = True
-        item_part[i] = sum(item_terms(item, weights).values())
-        if item.last_agent_id is not None and item.last_agent_id in agent_index:
-            aff_rows.append(i)
-            aff_agents.append(agent_index[item.last_agent_id])
-
-    feasible = np.ones((n_i, n_a), dtype=bool)
+            wanted[t, col[k]] = 1.0
+    feasible = np.ones((n_t, len(agents)), dtype=bool)
     for j in np.flatnonzero(required.any(axis=0)):
         feasible &= required[:, j, None] <= levels[None, :, j]
-
-    counts = wanted.sum(axis=1)
-    skill = (wanted.astype(float) @ levels.T) / (MAX_LEVEL * np.maximum(counts, 1))[:, None]
-    score = BASE + weights.skill * skill + item_part[:, None]
-    if aff_rows:
-        score[aff_rows, aff_agents] += weights.affinity
-    return score, feasible
+    counts = np.maximum(wanted.sum(axis=1), 1.0)
+    skill = weights.skill * (wanted @ levels.T) / (MAX_LEVEL * counts)[:, None]
+    type_score = skill.copy()
+    for t, item in enumerate(examples):
+        a = agent_index.get(item.last_agent_id) if item.last_agent_id is not None else None
+        if a is not None:
+            type_score[t, a] += weights.affinity
+    return BatchTerms(item_score, item_type, skill, type_score, feasible)
