@@ -352,7 +352,9 @@ def run_scheduled_rule(rule_id: int) -> int:
 
 
 def do_complete_task(*, actor: User, task: Task) -> Task:
-    check_perm(actor, "workflows.view") if not _works_on(actor, task) else None
+    """The assignee, a member of the task's team, or a manager marks it done."""
+    if not _works_on(actor, task):
+        check_perm(actor, "workflows.view")
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk)
         if locked.status == TaskStatus.DONE:
