@@ -103,8 +103,9 @@ def check_url(url: str) -> str:
 
 
 def _changed() -> None:
-    transaction.on_commit(lambda: selectors.bump(selectors.SUBS_VERSION_KEY))
+    # now (this process sees its own change) and again after commit (other processes read the new rows)
     selectors.bump(selectors.SUBS_VERSION_KEY)
+    transaction.on_commit(lambda: selectors.bump(selectors.SUBS_VERSION_KEY))
 
 
 def do_create_endpoint(*, actor, name: str, url: str, events: list[str], is_active: bool = True) -> Endpoint:
@@ -447,6 +448,12 @@ def _kick_due(endpoint_id: int) -> None:
 # --- the admin-managed allow-list ----------------------------------------------------------------------
 
 
+def _allow_changed() -> None:
+    # now (this process sees its own change) and again after commit (other processes read the new rows)
+    selectors.bump(selectors.ALLOW_VERSION_KEY)
+    transaction.on_commit(lambda: selectors.bump(selectors.ALLOW_VERSION_KEY))
+
+
 def do_add_allowed_destination(*, actor, value: str, note: str = "") -> AllowedDestination:
     check_perm(actor, "webhooks.manage")
     try:
@@ -464,7 +471,7 @@ def do_add_allowed_destination(*, actor, value: str, note: str = "") -> AllowedD
             obj=entry,
             after={"value": value, "note": entry.note},
         )
-        transaction.on_commit(lambda: selectors.bump(selectors.ALLOW_VERSION_KEY))
+        _allow_changed()
     return entry
 
 
@@ -475,4 +482,9 @@ def do_remove_allowed_destination(*, actor, entry: AllowedDestination) -> None:
             actor=actor, action="webhooks.allowlist.remove", obj=entry, before={"value": entry.value}
         )
         entry.delete()
-        transaction.on_commit(lambda: selectors.bump(selectors.ALLOW_VERSION_KEY))
+        _allow_changed()
+
+
+def env_allowlist() -> list[str]:
+    """The part of the allow-list set by the deployment (ECRM_OUTBOUND_ALLOWLIST), shown read-only."""
+    return list(getattr(settings, "ECRM_OUTBOUND_ALLOWLIST", []) or [])
