@@ -30,6 +30,10 @@ DURATION = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
 DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+class PlainError(ValueError):
+    """A value error whose message is shown as it is (not as "must be ...")."""
+
+
 class ConditionError(Exception):
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -176,7 +180,7 @@ def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | No
         if op in ("in", "not_in"):
             values = _listify(raw)
             if not values:
-                raise ValueError("at least one value")
+                raise PlainError("at least one value")
             coerced = [_coerce(field, v) for v in values]
             out["value"] = [_jsonable(v) for v in coerced]
         elif op in ("within_last", "older_than"):
@@ -195,12 +199,11 @@ def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | No
             out["value"] = _coerce(Field("number", ""), raw) if _numeric(raw) else _coerce(field, raw)
         else:
             if raw is None or raw == "":
-                raise ValueError("a value is required")
+                raise PlainError("a value is required")
             out["value"] = _jsonable(_coerce(field, raw))
     except ValueError as exc:
-        errors[f"{path}.value"] = (
-            f"must be {exc}" if not str(exc).startswith(("no ", "not ", "at ")) else str(exc)
-        )
+        plain = isinstance(exc, PlainError) or str(exc).startswith(("no ", "not "))
+        errors[f"{path}.value"] = str(exc) if plain else f"must be {exc}"
         return None
     return out
 

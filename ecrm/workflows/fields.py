@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ecrm.core.events import Event
 
@@ -64,74 +65,76 @@ def catalogue() -> dict[str, Field]:
 
         f = Field
         _CATALOGUE = {
-            "ticket.id": f("number", "Ticket id"),
-            "ticket.number": f("number", "Ticket number"),
-            "ticket.subject": f("text", "Subject", change_keys=("subject",)),
-            "ticket.description": f("text", "Description"),
-            "ticket.type": f("choice", "Type", _choices(TicketType), change_keys=("type",)),
-            "ticket.priority": f("choice", "Priority", _choices(Priority), change_keys=("priority",)),
-            "ticket.status": f("choice", "Status", _choices(TicketStatus), change_keys=("status",)),
-            "ticket.source": f("choice", "Source", _choices(TicketSource)),
-            "ticket.team": f("ref", "Team", ref="team", change_keys=("team_id", "team")),
-            "ticket.assignee": f("ref", "Assignee", ref="user", change_keys=("assignee_id", "assignee")),
-            "ticket.tags": f("tags", "Tags", change_keys=("tags",)),
-            "ticket.created_at": f("datetime", "Created"),
-            "ticket.updated_at": f("datetime", "Updated"),
-            "ticket.solved_at": f("datetime", "Solved", change_keys=("solved_at",)),
-            "ticket.first_response_due": f("datetime", "First response due"),
-            "ticket.resolution_due": f("datetime", "Resolution due"),
-            "ticket.first_response_breached": f("bool", "First response breached"),
-            "ticket.resolution_breached": f("bool", "Resolution breached"),
-            "conversation.id": f("number", "Conversation id"),
-            "conversation.channel": f("choice", "Channel", _choices(ChannelKind)),
+            "ticket.id": f("number", _("Ticket id")),
+            "ticket.number": f("number", _("Ticket number")),
+            "ticket.subject": f("text", _("Subject"), change_keys=("subject",)),
+            "ticket.description": f("text", _("Description")),
+            "ticket.type": f("choice", _("Type"), _choices(TicketType), change_keys=("type",)),
+            "ticket.priority": f("choice", _("Priority"), _choices(Priority), change_keys=("priority",)),
+            "ticket.status": f("choice", _("Status"), _choices(TicketStatus), change_keys=("status",)),
+            "ticket.source": f("choice", _("Source"), _choices(TicketSource)),
+            "ticket.team": f("ref", _("Team"), ref="team", change_keys=("team_id", "team")),
+            "ticket.assignee": f("ref", _("Assignee"), ref="user", change_keys=("assignee_id", "assignee")),
+            "ticket.tags": f("tags", _("Tags"), change_keys=("tags",)),
+            "ticket.created_at": f("datetime", _("Created")),
+            "ticket.updated_at": f("datetime", _("Updated")),
+            "ticket.solved_at": f("datetime", _("Solved"), change_keys=("solved_at",)),
+            "ticket.first_response_due": f("datetime", _("First response due")),
+            "ticket.resolution_due": f("datetime", _("Resolution due")),
+            "ticket.first_response_breached": f("bool", _("First response breached")),
+            "ticket.resolution_breached": f("bool", _("Resolution breached")),
+            "conversation.id": f("number", _("Conversation id")),
+            "conversation.channel": f("choice", _("Channel"), _choices(ChannelKind)),
             "conversation.status": f(
-                "choice", "Status", _choices(ConversationStatus), change_keys=("status",)
+                "choice", _("Status"), _choices(ConversationStatus), change_keys=("status",)
             ),
-            "conversation.subject": f("text", "Subject"),
-            "conversation.team": f("ref", "Team", ref="team", change_keys=("team", "team_id")),
+            "conversation.subject": f("text", _("Subject")),
+            "conversation.team": f("ref", _("Team"), ref="team", change_keys=("team", "team_id")),
             "conversation.assignee": f(
-                "ref", "Assignee", ref="user", change_keys=("assignee", "assignee_id")
+                "ref", _("Assignee"), ref="user", change_keys=("assignee", "assignee_id")
             ),
-            "conversation.unread": f("number", "Unread messages"),
-            "conversation.created_at": f("datetime", "Created"),
-            "conversation.last_message_at": f("datetime", "Last message"),
-            "conversation.last_inbound_at": f("datetime", "Last customer message"),
-            "conversation.first_response_at": f("datetime", "First response"),
-            "order.id": f("number", "Order id"),
-            "order.external_id": f("text", "Order number"),
-            "order.status": f("choice", "Status", _choices(OrderStatus), change_keys=("status",)),
-            "order.channel": f("text", "Sales channel"),
-            "order.total": f("number", "Total"),
-            "order.currency": f("text", "Currency"),
-            "order.placed_at": f("datetime", "Placed"),
-            "order.shipping_city": f("text", "Shipping city"),
-            "order.shipping_country": f("text", "Shipping country"),
-            "customer.id": f("number", "Customer id"),
-            "customer.name": f("text", "Name", change_keys=("display_name",)),
-            "customer.email": f("text", "Email", change_keys=("email",)),
-            "customer.phone": f("text", "Phone", change_keys=("phone",)),
-            "customer.city": f("text", "City", change_keys=("city",)),
-            "customer.country": f("text", "Country", change_keys=("country",)),
-            "customer.locale": f("text", "Language", change_keys=("locale",)),
-            "customer.gender": f("choice", "Gender", _choices(Gender), change_keys=("gender",)),
+            "conversation.unread": f("number", _("Unread messages")),
+            "conversation.created_at": f("datetime", _("Created")),
+            "conversation.last_message_at": f("datetime", _("Last message")),
+            "conversation.last_inbound_at": f("datetime", _("Last customer message")),
+            "conversation.first_response_at": f("datetime", _("First response")),
+            "order.id": f("number", _("Order id")),
+            "order.external_id": f("text", _("Order number")),
+            "order.status": f("choice", _("Status"), _choices(OrderStatus), change_keys=("status",)),
+            "order.channel": f("text", _("Sales channel")),
+            "order.total": f("number", _("Total")),
+            "order.currency": f("text", _("Currency")),
+            "order.placed_at": f("datetime", _("Placed")),
+            "order.shipping_city": f("text", _("Shipping city")),
+            "order.shipping_country": f("text", _("Shipping country")),
+            "customer.id": f("number", _("Customer id")),
+            "customer.name": f("text", _("Name"), change_keys=("display_name",)),
+            "customer.email": f("text", _("Email"), change_keys=("email",)),
+            "customer.phone": f("text", _("Phone"), change_keys=("phone",)),
+            "customer.city": f("text", _("City"), change_keys=("city",)),
+            "customer.country": f("text", _("Country"), change_keys=("country",)),
+            "customer.locale": f("text", _("Language"), change_keys=("locale",)),
+            "customer.gender": f("choice", _("Gender"), _choices(Gender), change_keys=("gender",)),
             "customer.lifecycle_stage": f(
-                "choice", "Lifecycle stage", _choices(LifecycleStage), change_keys=("lifecycle_stage",)
+                "choice", _("Lifecycle stage"), _choices(LifecycleStage), change_keys=("lifecycle_stage",)
             ),
-            "customer.status": f("choice", "Status", _choices(CustomerStatus), change_keys=("status",)),
-            "customer.tags": f("tags", "Tags", change_keys=("tags",)),
-            "customer.created_at": f("datetime", "Created"),
-            "customer.last_seen_at": f("datetime", "Last seen"),
-            "customer.score.segment": f("text", "RFM segment", change_keys=("segment", "rfm_segment")),
+            "customer.status": f("choice", _("Status"), _choices(CustomerStatus), change_keys=("status",)),
+            "customer.tags": f("tags", _("Tags"), change_keys=("tags",)),
+            "customer.created_at": f("datetime", _("Created")),
+            "customer.last_seen_at": f("datetime", _("Last seen")),
+            "customer.score.segment": f("text", _("RFM segment"), change_keys=("segment", "rfm_segment")),
             "customer.score.churn_band": f(
-                "choice", "Churn risk tier", _choices(ChurnBand), change_keys=("churn_band",)
+                "choice", _("Churn risk tier"), _choices(ChurnBand), change_keys=("churn_band",)
             ),
-            "customer.score.churn_risk": f("number", "Churn risk (0-1)"),
-            "customer.score.clv_band": f("choice", "CLV band", _choices(ClvBand), change_keys=("clv_band",)),
-            "customer.score.clv_12m": f("number", "CLV 12 months"),
-            "customer.score.cluster": f("text", "Cluster"),
-            "event.name": f("text", "Event name"),
-            "event.chain": f("number", "Automation depth"),
-            "event.actor": f("ref", "Acting user", ref="user"),
+            "customer.score.churn_risk": f("number", _("Churn risk (0-1)")),
+            "customer.score.clv_band": f(
+                "choice", _("CLV band"), _choices(ClvBand), change_keys=("clv_band",)
+            ),
+            "customer.score.clv_12m": f("number", _("CLV 12 months")),
+            "customer.score.cluster": f("text", _("Cluster")),
+            "event.name": f("text", _("Event name")),
+            "event.chain": f("number", _("Automation depth")),
+            "event.actor": f("ref", _("Acting user"), ref="user"),
         }
     return _CATALOGUE
 
