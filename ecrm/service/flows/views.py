@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from ecrm.core.exceptions import ValidationFailed
+from ecrm.core.exceptions import NotFound, ValidationFailed
 from ecrm.core.models import Role, Team
 from ecrm.core.web import console_view, flash_error
 
@@ -157,4 +157,10 @@ def ticket_stage(request: HttpRequest, ticket_id: int) -> HttpResponse:
         messages.success(request, _("Moved."))
     except ValidationFailed as exc:
         flash_error(request, exc)
+    try:
+        ticket_selectors.access_ticket_for_user(request.user, ticket.pk)
+    except NotFound:
+        # handed to a team this agent is not in: the ticket is no longer theirs to see
+        messages.info(request, _("%(ticket)s is now with another team.") % {"ticket": ticket.reference})
+        return redirect("service:list")
     return redirect("service:detail", ticket.pk)

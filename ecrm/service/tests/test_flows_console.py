@@ -57,6 +57,7 @@ def test_the_stage_panel_shows_the_stage_and_the_steps_and_a_step_works(flows, l
     assert stage_of(ticket) == "investigating"
     response = client.post(f"/service/{ticket.pk}/stage/", {"to": "warehouse_check", "note": "check SO-1"})
     assert response.status_code == 302 and stage_of(ticket) == "warehouse_check"
+    assert response["Location"] == "/service/"  # handed to a team Li is not in: back to the list
     # now the warehouse's: Wu sees the panel with his steps; Li no longer sees the ticket
     assert client.get(f"/service/{ticket.pk}/").status_code == 404
     client.force_login(flows["warehouse_wu"])
