@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from ecrm.service.demo import seed_contact_center
@@ -16,3 +17,4 @@ class Command(BaseCommand):
     def handle(self, *args, conversations, **options):
         counts = seed_contact_center(conversations)
         self.stdout.write(", ".join(f"{n} {what}" for what, n in counts.items()))
+        call_command("seed_routing", stdout=self.stdout)  # by name: routing sits above service
