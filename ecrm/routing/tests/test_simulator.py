@@ -133,3 +133,24 @@ def test_at_85_percent_the_optimal_policy_waits_less_with_better_skill_match():
     assert optimal.skill_match > rr.skill_match + 1.0 and optimal.skill_match > ll.skill_match + 1.0
     table = format_table(results)
     assert table.count("\n") == 4 and "| optimal |" in table and "+0%" in table
+
+
+def test_the_management_command_prints_the_comparison():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "simulate_routing", "--hours", "1", "--chat-agents", "6", "--phone-agents", "4", "--json", stdout=out
+    )
+    payload = json.loads(out.getvalue())
+    assert set(payload["results"]) == set(POLICIES)
+    assert payload["results"]["round_robin"]["occupancy"] == pytest.approx(0.85, abs=0.08)
+    assert all(r["answered"] == payload["items"] for r in payload["results"].values())
+    table = io.StringIO()
+    call_command(
+        "simulate_routing", "--hours", "1", "--chat-agents", "6", "--phone-agents", "4", stdout=table
+    )
+    assert "| round_robin |" in table.getvalue() and "occupancy" in table.getvalue()
