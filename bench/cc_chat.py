@@ -99,6 +99,16 @@ def sign_in(port: int, username: str, password: str) -> Session:
     return s
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), to report the server's cost
+    per message: unlike latency, it hardly moves when other work shares the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -202,8 +212,10 @@ async def run(port: int, tokens: list[str], messages: int, agent_http: Session, 
     reader = asyncio.create_task(agent_reader())
     started = time.perf_counter()
     await asyncio.gather(*(visitor(i, t) for i, t in enumerate(tokens)))
-    await asyncio.sleep(0.5)  # the last agent events
     elapsed = time.perf_counter() - started
+    drain_until = time.perf_counter() + 15  # the last agent events (late ones count, with their latency)
+    while mid_of and time.perf_counter() < drain_until:
+        await asyncio.sleep(0.1)
     reader.cancel()
     await agent.close()
     buckets: dict[int, list[float]] = {}
@@ -233,7 +245,10 @@ def main() -> None:
 
         proc = start_server(env, args.port, log=tmp / "server.log")
         agent_http = sign_in(args.port, "manager", DEMO_PASSWORD)
+        load_before = os.getloadavg()[0]
+        cpu_before = cpu_seconds(proc.pid)
         result = asyncio.run(run(args.port, tokens, args.messages, agent_http, args.seed, tuple(args.pace)))
+        server_cpu = cpu_seconds(proc.pid) - cpu_before
     finally:
         if proc is not None:
             stop_server(proc)
@@ -242,8 +257,13 @@ def main() -> None:
     n = len(result["to_agent"])
     print(f"\n{args.chats} concurrent chats x {args.messages} messages, {result['elapsed']:.1f} s, "
           f"{n / result['elapsed']:.0f} messages/s; errors: {len(result['errors'])} {sorted(set(result['errors']))}")  # fmt: skip
-    print(f"pace {args.pace[0]:g}-{args.pace[1]:g} s between a visitor's messages; load average during the run "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    print(f"pace {args.pace[0]:g}-{args.pace[1]:g} s between a visitor's messages; load average {load_before:.1f} "
+          f"before and {os.getloadavg()[0]:.1f} after the run on {os.cpu_count()} cores")  # fmt: skip
+    sent = args.chats * args.messages
+    print(f"server CPU {server_cpu:.1f} s in {result['elapsed']:.1f} s ({server_cpu / result['elapsed'] * 100:.0f}% of "
+          f"one core): {server_cpu / sent * 1000:.1f} ms per visitor message, all work included (sockets, "
+          f"{len(result['replies'])} agent replies, publishing); {result['unmatched']} messages never reached "
+          "the agent socket")  # fmt: skip
     print(f"{'path':<20}{'n':>6}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for label, key in (
         ("visitor -> agent", "to_agent"),

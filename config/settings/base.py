@@ -102,6 +102,11 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
+            # Keep each thread's connection: the live-chat consumers run their database work on one
+            # long-lived thread, and reopening SQLite per message (PRAGMAs, a cold page cache) cost
+            # more than the message's own queries. Per-request threads drop theirs when they end.
+            "CONN_MAX_AGE": int(os.environ.get("SQLITE_CONN_MAX_AGE", "300")),
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -182,7 +187,9 @@ USE_TZ = True
 # --- Static and uploaded files
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise serves from the finders in development; it warns if this is missing
+STATIC_ROOT.mkdir(
+    exist_ok=True
+)  # WhiteNoise serves from the finders in development; it warns if this is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
@@ -219,8 +226,12 @@ ECRM_PUBLIC_URL = os.environ.get("ECRM_PUBLIC_URL", f"http://127.0.0.1:{os.envir
 # --- Outbound HTTP (ecrm/core/http.py) and outgoing webhooks
 # Destinations the SSRF guard would refuse (private, loopback, ...) but an admin trusts: host, host:port, IP,
 # IP:port or CIDR, comma-separated. Admins add more in Settings -> Webhooks.
-ECRM_OUTBOUND_ALLOWLIST = [h.strip() for h in os.environ.get("ECRM_OUTBOUND_ALLOWLIST", "").split(",") if h.strip()]
+ECRM_OUTBOUND_ALLOWLIST = [
+    h.strip() for h in os.environ.get("ECRM_OUTBOUND_ALLOWLIST", "").split(",") if h.strip()
+]
 ECRM_WEBHOOK_TIMEOUT = float(os.environ.get("ECRM_WEBHOOK_TIMEOUT", "10"))
 ECRM_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("ECRM_WEBHOOK_MAX_ATTEMPTS", "6"))
 ECRM_WEBHOOK_RETRY_SCHEDULE = [60, 300, 1800, 7200, 21600]  # seconds after attempt 1, 2, ... (+-10% jitter)
-ECRM_WEBHOOK_DISABLE_AFTER = int(os.environ.get("ECRM_WEBHOOK_DISABLE_AFTER", "5"))  # deliveries given up in a row
+ECRM_WEBHOOK_DISABLE_AFTER = int(
+    os.environ.get("ECRM_WEBHOOK_DISABLE_AFTER", "5")
+)  # deliveries given up in a row

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ecrm.core import events
 from ecrm.core.audit import record_audit
-from ecrm.core.consumers import publish
+from ecrm.core.consumers import publish, publish_many
 from ecrm.core.exceptions import NotFound, ValidationFailed
 from ecrm.core.models import Team, User
 from ecrm.core.permissions import check_perm
@@ -63,11 +63,7 @@ def _announce(conversation: Conversation, event: str, message: Message | None = 
     if conversation.assignee_id:
         groups.add(f"user.{conversation.assignee_id}")
 
-    def send() -> None:
-        for group in groups:
-            publish(group, payload)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: publish_many(sorted(groups), payload))
 
 
 # --- inbound -------------------------------------------------------------------------------------
@@ -285,8 +281,7 @@ def receive_inbound(data: Inbound) -> InboundResult:
             updates["customer"] = customer
         Conversation.objects.filter(pk=conversation.pk).update(**updates, updated_at=now)
         conversation.refresh_from_db()
-        customer_ids = [customer.pk]
-        transaction.on_commit(lambda: _touch_seen(customer_ids, sent_at))
+        _touch_seen([customer.pk], sent_at)  # in this transaction: one commit, not three
         _announce(conversation, "message.created", message)
         if created and data.inbox.auto_assign:
             conv_id = conversation.pk

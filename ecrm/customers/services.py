@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ecrm.core import events
@@ -359,7 +361,12 @@ def do_add_tag(*, customer: Customer, name: str, actor: Actor) -> bool:
         added = _add_tags(customer, [name])
         if added:
             record_audit(actor=actor, action="customer.tag_add", obj=customer, after={"tag": added[0]})
-            _emit(customer, "customer.updated", {"changes": {"tags": [None, added[0]]}, "tag_added": added[0]}, actor)
+            _emit(
+                customer,
+                "customer.updated",
+                {"changes": {"tags": [None, added[0]]}, "tag_added": added[0]},
+                actor,
+            )
     return bool(added)
 
 
@@ -369,7 +376,9 @@ def do_remove_tag(*, customer: Customer, name: str, actor: Actor) -> bool:
         deleted, _ = CustomerTag.objects.filter(customer=customer, tag__name=name).delete()
         if deleted:
             record_audit(actor=actor, action="customer.tag_remove", obj=customer, before={"tag": name})
-            _emit(customer, "customer.updated", {"changes": {"tags": [name, None]}, "tag_removed": name}, actor)
+            _emit(
+                customer, "customer.updated", {"changes": {"tags": [name, None]}, "tag_removed": name}, actor
+            )
     return bool(deleted)
 
 
@@ -421,12 +430,14 @@ def do_set_consent(
 
 
 def do_touch_seen(customer_ids: Iterable[int], at: dt.datetime) -> None:
-    """Move last_seen forward (and set first_seen) for customers active at `at`; one query each way."""
+    """Move last_seen forward (and set first_seen when unset) for customers active at `at`, in one
+    UPDATE (it runs on every inbound message and tracked event)."""
     ids = list(set(customer_ids))
     if not ids:
         return
-    Customer.objects.filter(pk__in=ids, last_seen_at__lt=at).update(last_seen_at=at)
-    Customer.objects.filter(pk__in=ids, last_seen_at__isnull=True).update(last_seen_at=at, first_seen_at=at)
+    Customer.objects.filter(Q(last_seen_at__lt=at) | Q(last_seen_at__isnull=True), pk__in=ids).update(
+        last_seen_at=at, first_seen_at=Coalesce("first_seen_at", Value(at))
+    )
 
 
 def get_customer_or_404(customer_id: int) -> Customer:

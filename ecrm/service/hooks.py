@@ -24,6 +24,11 @@ def on_inbound(conversation_id: int, message_id: int, created: bool) -> None:
 
     from .services.tickets import _customer_activity
 
+    linked = Ticket.objects.filter(conversations__id=conversation_id, merged_into__isnull=True).exclude(
+        status=TicketStatus.CLOSED
+    )
+    if not linked.exists():
+        return  # most chat and email messages belong to no ticket: no write transaction for them
     metadata = Message.objects.filter(pk=message_id).values_list("metadata", flat=True).first() or {}
     if metadata.get("auto"):
         return  # an auto-reply or a bounce is not the customer answering: the clock stays paused
