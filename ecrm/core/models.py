@@ -147,3 +147,41 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    RETRYING = "retrying", _("Failed, will retry")
+    FAILED = "failed", _("Failed")
+    REQUEUED = "requeued", _("Returned to the queue")
+
+
+class JobClaim(models.Model):
+    """Ledger row of one background job: which worker runs it and whether it finished (see core/jobs.py)."""
+
+    task_id = models.CharField(max_length=64, unique=True)
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    # The queue message exactly as Huey serialised it, so recovery re-sends the very same job.
+    message = models.BinaryField()
+    priority = models.IntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    attempt = models.PositiveIntegerField(default=0)  # how many times a worker started it
+    recoveries = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=64, blank=True)  # host:pid:boot id of the process running it
+    host = models.CharField(max_length=100, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    queued_at = models.DateTimeField(default=timezone.now)  # last sent to the queue
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requeued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Recovery and the health check look up claims by state; pruning looks up old done ones.
+        indexes = [models.Index(fields=["state", "queued_at"], name="core_jobclaim_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} ({self.task_id}) {self.state}"

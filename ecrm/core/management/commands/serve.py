@@ -1,6 +1,10 @@
 """Start everything on one machine: the ASGI server (console, API, WebSockets) and the worker.
 
 On the first start (no users yet) it creates the demo cast and seeds demo data.
+
+SIGTERM or SIGINT (Ctrl+C) shuts down gracefully: the web server stops taking requests, the worker stops
+taking jobs and gets `--grace` seconds to finish the ones it is running; what it cannot finish is returned
+to the queue through the job ledger (core/jobs.py), so the next start runs it, exactly once.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from django.conf import settings
 from django.core.management import call_command
@@ -26,8 +31,14 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")))
         parser.add_argument("--no-seed", action="store_true")
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=float(os.environ.get("ECRM_WORKER_GRACE", "25")),
+            help="Seconds running jobs get to finish on shutdown before they are returned to the queue.",
+        )
 
-    def handle(self, *args, host, port, workers, no_seed, **options):
+    def handle(self, *args, host, port, workers, no_seed, grace, **options):
         if not User.objects.exists():
             ensure_demo_users()
             if not no_seed:
@@ -39,7 +50,10 @@ class Command(BaseCommand):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings.base"),
         }
-        worker = subprocess.Popen([sys.executable, "manage.py", "run_huey", "--quiet"], env=env)  # noqa: S603
+        # Own process groups: a Ctrl+C in the terminal reaches only this process, which then stops the
+        # children once and in order (a second SIGINT would cut the worker's graceful shutdown short).
+        worker_cmd = [sys.executable, "manage.py", "run_huey", "--quiet", "--shutdown-timeout", str(grace)]
+        worker = subprocess.Popen(worker_cmd, env=env, process_group=0)  # noqa: S603
         web_cmd = [
             sys.executable,
             "-m",
@@ -54,8 +68,10 @@ class Command(BaseCommand):
             "--no-access-log",
             "--lifespan",
             "off",
+            "--timeout-graceful-shutdown",
+            str(int(grace)),
         ]
-        web = subprocess.Popen(web_cmd, env=env)  # noqa: S603
+        web = subprocess.Popen(web_cmd, env=env, process_group=0)  # noqa: S603
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\n  eCRM is running at {url}"))
         self.stdout.write(
@@ -63,27 +79,38 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  API docs: {url}api/docs    Press Ctrl+C to stop.\n")
 
-        def stop(*_):
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        exit_code = 0
+        while not stopping.is_set():
             for proc in (web, worker):
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)  # graceful: the worker finishes its running jobs
+                if proc.poll() is not None:
+                    exit_code = proc.returncode or 0
+                    stopping.set()
+            stopping.wait(0.5)
+        raise SystemExit(self.shut_down(web, worker, grace) or exit_code)
 
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            while True:
-                for proc in (web, worker):
-                    if proc.poll() is not None:
-                        stop()
-                        raise SystemExit(proc.returncode or 0)
-                try:
-                    web.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
-        except KeyboardInterrupt:
-            stop()
-        finally:
-            for proc in (web, worker):
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    def shut_down(self, web: subprocess.Popen, worker: subprocess.Popen, grace: float) -> int:
+        """Stop both children gracefully, then return the jobs a dead worker left behind to the queue."""
+        self.stdout.write(f"Shutting down: running jobs get {grace:g} s to finish…")
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # graceful for both uvicorn and the Huey consumer
+        code = 0
+        # The worker's own deadline is `grace`; after that it returns unfinished jobs and exits. Give
+        # it a margin for that, then kill it: the ledger recovery below covers a killed worker too.
+        for proc, limit in ((worker, grace + 15), (web, grace + 5)):
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = 1
+        from ecrm.core.jobs import recover_orphaned_jobs
+
+        recovered = recover_orphaned_jobs()
+        if recovered:
+            self.stdout.write(f"Returned {len(recovered)} unfinished job(s) to the queue for the next start.")
+        self.stdout.write("Stopped.")
+        return code

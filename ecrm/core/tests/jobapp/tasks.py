@@ -1,0 +1,22 @@
+"""Jobs for the real-process recovery tests (worker_settings installs this app; the app itself never does)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ecrm.core.tasks import ecrm_task
+
+
+@ecrm_task(retries=0)
+def mark(number: int, seconds: float = 0.1, log: str = "") -> int:
+    """Write this job's row, taking `seconds` about it; every start is also appended to `log` (outside the
+    database), so a test sees how often the body began as well as how often it committed."""
+    from .models import JobMark
+
+    if log:
+        with open(log, "a") as fh:
+            fh.write(f"{number}\n")
+    JobMark.objects.create(number=number, pid=os.getpid())
+    time.sleep(seconds)
+    return number
