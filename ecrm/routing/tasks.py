@@ -42,4 +42,8 @@ def routing_tick() -> int:
     completed, then one solve (events trigger solves in between)."""
     from .services import tick
 
-    return tick().assigned
+    assigned = tick().assigned
+    # Huey's scheduler wakes once a minute; three delayed solves make it a solve every 15 s
+    for delay in (15, 30, 45):
+        route_task.schedule(delay=delay)
+    return assigned

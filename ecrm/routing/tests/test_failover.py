@@ -161,3 +161,15 @@ def test_presence_permissions():
     manager = f.agent("m1", role="manager")
     do_set_presence(actor=manager, user=b, presence="away")
     assert AgentProfile.objects.get(user=b).presence_source == "manager"
+
+
+def test_the_periodic_tick_solves_and_schedules_solves_every_15_seconds():
+    from ecrm.core.tasks import HUEY
+    from ecrm.routing.tasks import routing_tick
+
+    f.agent("ticker", skills={"lang:en": 5})
+    enqueue(kind="conversation", object_id=f.incoming("hello").pk)
+    before = HUEY.scheduled_count()
+    assert routing_tick.call_local() == 1
+    assert HUEY.scheduled_count() - before == 3
+    assert WorkItem.objects.get().status == WorkStatus.ASSIGNED
