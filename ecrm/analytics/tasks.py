@@ -9,7 +9,9 @@ from ecrm.core.tasks import ecrm_periodic_task, ecrm_task
 from .models import RunTrigger
 
 
-@ecrm_task(retries=0)  # a run records its own failure; retrying a failed fit would fail the same way
+# atomic=False: a run commits its progress as it goes (shown live) and records its own failure; retrying
+# a failed fit would fail the same way.
+@ecrm_task(retries=0, atomic=False)
 def run_analytics_task(run_id: int) -> int:
     from .services import run_analytics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ecrm.core.tasks import ecrm_periodic_task, ecrm_task
 
 
-@ecrm_task(retries=5, retry_delay=30)
+@ecrm_task(retries=5, retry_delay=30, atomic=False)  # sends outside; deduped by the message status
 def deliver_message(message_id: int) -> None:
     from .services import deliver
 
@@ -15,7 +15,7 @@ def deliver_message(message_id: int) -> None:
 # --- email: IMAP polling (channels/email/imap.py) ---------------------------------------------------
 
 
-@ecrm_task(retries=3, retry_delay=60)
+@ecrm_task(retries=3, retry_delay=60, atomic=False)  # mail fetched is stored as it comes
 def poll_email_inbox(inbox_id: int) -> None:
     """Fetch one inbox's unseen mail; a failed connection is retried with backoff, then dead-lettered."""
     from .channels.email.imap import poll_inbox

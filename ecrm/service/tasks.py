@@ -14,7 +14,7 @@ def periodic_sla_check() -> dict[str, int]:
     return check_sla()
 
 
-@ecrm_task()
+@ecrm_task(atomic=False)  # mails as it goes; each mail is claimed in its own transaction
 def send_survey_mails(response_ids: list[int]) -> int:
     from .services.surveys import send_mails
 
