@@ -35,8 +35,10 @@ class Reply:
 class LocalServer:
     """Answers with the queued replies in order (then 200 "ok"), recording every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Any = None) -> None:
+        """`tls`: an ssl.SSLContext (server side) to serve https instead of http."""
         self.requests: list[Recorded] = []
+        self.scheme = "https" if tls is not None else "http"
         self.replies: list[Reply | Callable[[Recorded], Reply]] = []
         server = self
 
@@ -69,12 +71,14 @@ class LocalServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> LocalServer:
         self.thread.start()

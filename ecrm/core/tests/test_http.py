@@ -318,3 +318,70 @@ def test_signing_is_unchanged_for_existing_callers():
     import hmac
 
     assert http.sign("s", b"body") == "sha256=" + hmac.new(b"s", b"body", hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https server whose certificate names only pinned.test, and the client trust for it."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(  # noqa: S603
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pinned.test",
+            "-addext",
+            "subjectAltName=DNS:pinned.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    sni: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, name, ctx: sni.append(name)
+    srv = LocalServer(tls=server_ctx).start()
+    srv.sni = sni
+    srv.cafile = str(cert)
+    yield srv
+    srv.stop()
+
+
+def test_https_is_pinned_with_sni_and_the_certificate_checked_for_the_host_name(
+    tls_server, allow, fake_dns, monkeypatch
+):
+    import ssl
+
+    answers, asked = fake_dns
+    answers["pinned.test"] = [["127.0.0.1"], ["10.0.0.1"]]
+    answers["other.test"] = [["127.0.0.1"]]
+    allow("127.0.0.1")
+    monkeypatch.setattr(
+        http, "tls_context_factory", lambda: ssl.create_default_context(cafile=tls_server.cafile)
+    )
+    with watch_sockets(allow=lambda address: address == ("127.0.0.1", tls_server.port)) as seen:
+        resp = http.send("POST", f"https://pinned.test:{tls_server.port}/hook", body=b"{}")
+    assert resp.status == 200 and asked == ["pinned.test"]
+    assert seen.connects == [("127.0.0.1", tls_server.port)]
+    assert tls_server.sni == ["pinned.test"]
+    assert tls_server.requests[0].headers["Host"] == f"pinned.test:{tls_server.port}"
+    # the same address under a name the certificate does not cover: the TLS check refuses it
+    with pytest.raises(ssl.SSLCertVerificationError):
+        http.send("GET", f"https://other.test:{tls_server.port}/")
+    assert len(tls_server.requests) == 1
