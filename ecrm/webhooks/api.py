@@ -75,7 +75,11 @@ def allowed_out(a: AllowedDestination) -> dict:
 @router.get("/events", response=list[EventNameOut], summary="The event names an endpoint can subscribe to")
 def event_catalogue(request):
     selectors.list_endpoints(_principal(request, write=False))  # permission check only
-    return [{"name": n, "subject_type": s, "data": d} for n, (s, d) in EVENT_NAMES.items()]
+    return [
+        {"name": n, "subject_type": s, "data": d}
+        for n, (s, d) in EVENT_NAMES.items()
+        if n not in services.NOT_SENT
+    ]
 
 
 @router.get("/endpoints", response=list[EndpointOut], summary="List endpoints")

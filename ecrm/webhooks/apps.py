@@ -11,5 +11,9 @@ class WebhooksConfig(AppConfig):
 
         from . import selectors, services
 
-        events.subscribe(services.on_event, names=("",))
+        # every domain event except the scheduler's minute tick, which is not news to anyone outside
+        prefixes = tuple(
+            sorted({n.split(".")[0] + "." for n in events.EVENT_NAMES if n not in services.NOT_SENT})
+        )
+        events.subscribe(services.on_event, names=prefixes)
         http.register_allowlist_source(selectors.allowlist_values)

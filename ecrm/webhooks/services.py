@@ -43,6 +43,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 TEST_EVENT = "webhook.test"
+NOT_SENT = frozenset({"schedule.tick"})  # internal clock events are never webhook material
 EXCERPT_CHARS = 2000
 # A claimed delivery is invisible to the sweep for this long, so two workers never send it at once; a
 # worker killed mid-send leaves it to be retried after the lease.
@@ -70,11 +71,8 @@ def check_events(events: list[str]) -> list[str]:
         name = str(raw).strip()
         if not name:
             continue
-        ok = (
-            name == "*"
-            or name in EVENT_NAMES
-            or (name.endswith(".") and any(n.startswith(name) for n in EVENT_NAMES))
-        )
+        names = [n for n in EVENT_NAMES if n not in NOT_SENT]
+        ok = name == "*" or name in names or (name.endswith(".") and any(n.startswith(name) for n in names))
         (clean if ok else bad).append(name)
     if bad:
         raise ValidationFailed(
@@ -234,7 +232,7 @@ def send_to_endpoint(endpoint_id: int, event_name: str, payload: dict) -> Delive
 
 def on_event(event: Event) -> None:
     """Domain event handler (after commit): one delivery per active endpoint subscribed to it."""
-    if event.name == TEST_EVENT:
+    if event.name == TEST_EVENT or event.name in NOT_SENT:
         return
     targets = [pk for pk, patterns in selectors.active_subscriptions() if matches(patterns, event.name)]
     if not targets:

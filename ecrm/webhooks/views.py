@@ -25,6 +25,8 @@ def event_choices() -> list[tuple[str, list[str]]]:
     """The event picker: "*", then per subject the "prefix." choice and its exact names."""
     groups: dict[str, list[str]] = {}
     for name in EVENT_NAMES:
+        if name in services.NOT_SENT:
+            continue
         groups.setdefault(name.split(".", 1)[0] + ".", []).append(name)
     return list(groups.items())
 

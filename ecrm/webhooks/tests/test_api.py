@@ -54,6 +54,7 @@ def test_create_list_update_and_delete_an_endpoint(admin_api, receiver):
         ({"events": ["ticket.exploded"]}, "events", "ticket.exploded"),
         ({"events": ["tick"]}, "events", "tick"),
         ({"events": []}, "events", "at least one"),
+        ({"events": ["schedule.tick"]}, "events", "schedule.tick"),
         ({"name": "  "}, "name", "name"),
     ],
 )

@@ -3,6 +3,7 @@ replayed from the log with the same id, given up, and the endpoint disabled afte
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -10,8 +11,11 @@ import time
 
 import orjson
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from ecrm.core.consumers import user_group
 from ecrm.core.models import AuditLog
 from ecrm.core.tests.http_testserver import Reply
 from ecrm.webhooks import services
@@ -152,12 +156,16 @@ def test_repeated_failures_disable_the_endpoint_until_an_admin_re_enables_it(
     settings.ECRM_WEBHOOK_MAX_ATTEMPTS = 1
     settings.ECRM_WEBHOOK_DISABLE_AFTER = 3
     ep = endpoint()
+    layer = get_channel_layer()
+    async_to_sync(layer.group_add)(user_group(cast["admin"].pk), "admin-browser")
     receiver.replies = [Reply(500, b"")] * 3
     with django_capture_on_commit_callbacks(execute=True):
         for n in range(3):
             services.send_to_endpoint(ep.pk, "order.sync", {"n": n})
     ep.refresh_from_db()
     assert (ep.is_active, ep.consecutive_failures) == (False, 3)
+    notice = async_to_sync(asyncio.wait_for)(layer.receive("admin-browser"), 2)
+    assert notice["payload"]["kind"] == "webhook.disabled" and notice["payload"]["endpoint"] == ep.pk
     assert ep.disabled_at is not None and "3 deliveries in a row failed" in ep.disabled_reason
     assert AuditLog.objects.filter(action="webhooks.endpoint.auto_disable", object_id=str(ep.pk)).count() == 1
     # while disabled nothing goes out, and the delivery waits
