@@ -121,3 +121,7 @@ class TicketFlowStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_key or '∅'} -> {self.to_key}"
+
+    @property
+    def minutes_in_stage(self) -> int | None:
+        return None if self.seconds_in_stage is None else round(self.seconds_in_stage / 60)
