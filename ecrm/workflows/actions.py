@@ -118,7 +118,10 @@ def _template(
 
 
 def render(text: str, ctx: Context) -> str:
-    return TEMPLATES.from_string(text).render(TemplateContext(template_context(ctx))).strip()
+    # plain text (mail, notices shown escaped by the console): no HTML escaping here
+    return (
+        TEMPLATES.from_string(text).render(TemplateContext(template_context(ctx), autoescape=False)).strip()
+    )
 
 
 def subject_url(subject_type: str, subject_id: Any) -> str:

@@ -279,6 +279,7 @@ def _run(rule: CompiledRule, event: Event, ctx: Context, root: str, fired: Fired
                     try:
                         with transaction.atomic():  # a failing action is undone alone
                             result = run_action(action, ctx, rule)
+                        ctx.refresh()
                         results.append({"type": action["type"], "ok": True, "result": result})
                     except (ActionFailed, Exception) as exc:  # noqa: B014 - logged on the run, not raised
                         failed = True

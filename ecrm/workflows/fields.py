@@ -216,6 +216,12 @@ class Context:
             self._instances[event.subject_type] = instance
         self._changes = (event.data or {}).get("changes") or {}
 
+    def refresh(self) -> None:
+        """Forget what was loaded: an action changed the records, later actions and rules see the new state."""
+        self.values.clear()
+        self._loaded.clear()
+        self._instances.clear()
+
     # -- reading
     def get(self, path: str) -> Any:
         value = self.values.get(path, MISSING)

@@ -26,7 +26,6 @@ from typing import Any
 
 import yaml
 from django.db import transaction
-from django.db.models import Max
 
 from ecrm.core.audit import record_audit
 from ecrm.core.exceptions import ValidationFailed
@@ -140,8 +139,6 @@ def import_data(data: Any, *, dry_run: bool = False, actor: Any = None) -> dict[
     names = [str(i.get("name", "")).strip().lower() for i in items if isinstance(i, dict)]
     try:
         with transaction.atomic():
-            last = Rule.objects.aggregate(m=Max("position"))["m"]
-            next_position = 0 if last is None else last + 1
             for index, item in enumerate(items):
                 entry: dict[str, Any] = {"name": "", "action": "", "errors": {}}
                 report["rules"].append(entry)
@@ -158,7 +155,8 @@ def import_data(data: Any, *, dry_run: bool = False, actor: Any = None) -> dict[
                 except ValidationFailed as exc:
                     entry.update(action="invalid", errors=exc.fields or {"": exc.message})
                     continue
-                entry["action"] = _save(existing, clean, next_position + index, actor)
+                # the file's order is the rules' order: positions 0..n-1 (rules not in the file keep theirs)
+                entry["action"] = _save(existing, clean, index, actor)
             if isinstance(data.get("ticket_flows"), list):
                 flows = _flows()
                 if flows is None:
