@@ -176,56 +176,96 @@ def _solve_flow(
     blocks: list[tuple[BatchTerms, np.ndarray, np.ndarray]],
 ) -> list[list[tuple[int, int]]]:
     """(item, agent) pairs of a maximum-weight flow per block (channel), all blocks in one linear
-    programme. Variables: item taken (0..1), flow type -> agent (>= 0), slot used (0..1); one
-    conservation row per type and per agent."""
+    programme.
+
+    Per block the network is source -> item -> type -> agent -> slot -> sink. Variables: item taken
+    through its type (0..1), flow type -> agent (>= 0), slot used (0..1), and for an item whose
+    last agent is here, item taken straight to that agent (0..1, with the affinity bonus; at most
+    one of the two ways per item). One conservation row per type and per agent. The matrix is a
+    network matrix, so the simplex vertex HiGHS returns is integral.
+    """
     parts: list[tuple] = []
-    rewards, rows, cols, uppers = [], [], [], []
-    n_rows = n_cols = 0
+    rewards, rows, cols, signs, uppers = [], [], [], [], []
+    ub_rows, ub_cols = [], []
+    n_rows = n_cols = n_ub = 0
+
+    def add(reward, row, col, sign, upper):
+        rewards.append(reward)
+        rows.append(row)
+        cols.append(col)
+        signs.append(np.full(len(row), sign))
+        uppers.append(upper)
+
     for terms, slot_agent, slot_score in blocks:
         n_types, n_agents = terms.type_feasible.shape
         item_type = terms.item_type
-        # per type only its best items can be served, at most as many as its agents' free slots
+        # per type only its best items can be served through the type, at most as many as its
+        # agents' free slots (an item with affinity keeps its own way in as well)
         slots_per_agent = np.bincount(slot_agent, minlength=n_agents)
         type_slots = terms.type_feasible.astype(np.intp) @ slots_per_agent
         order = np.lexsort((-terms.item_score, item_type))  # by type, best first
         starts = np.searchsorted(item_type[order], np.arange(n_types))
         rank = np.empty(len(item_type), dtype=np.intp)
         rank[order] = np.arange(len(order)) - np.repeat(starts, np.bincount(item_type, minlength=n_types))
-        keep_items = np.flatnonzero(rank < type_slots[item_type])
+        keep = rank < type_slots[item_type]
+        keep[terms.affinity_item] = True
+        keep_items = np.flatnonzero(keep)
         # per agent at most as many slots as items it could take
         agent_items = np.bincount(item_type[keep_items], minlength=n_types) @ terms.type_feasible
         slot_rank = np.arange(len(slot_agent)) - np.searchsorted(slot_agent, slot_agent)
         keep_slots = np.flatnonzero(slot_rank < agent_items[slot_agent])
         ft, fa = np.nonzero(terms.type_feasible)
-        n_y, n_x, n_z = len(keep_items), len(ft), len(keep_slots)
-        y, x, z = n_cols, n_cols + n_y, n_cols + n_y + n_x
-        rewards += [terms.item_score[keep_items], terms.type_score[ft, fa], slot_score[keep_slots]]
-        uppers += [np.ones(n_y), np.full(n_x, np.inf), np.ones(n_z)]
-        # +1 into a type's row for each item taken, -1 for each unit it sends to an agent;
-        # +1 into an agent's row per unit received, -1 per slot used
-        rows += [
-            n_rows + item_type[keep_items],
-            n_rows + ft,
-            n_rows + n_types + fa,
-            n_rows + n_types + slot_agent[keep_slots],
-        ]
-        cols += [y + np.arange(n_y), x + np.arange(n_x), x + np.arange(n_x), z + np.arange(n_z)]
-        parts.append((terms, keep_items, ft, fa, y, x, n_x))
+        aff_i, aff_a = terms.affinity_item, terms.affinity_agent
+        n_y, n_x, n_z, n_d = len(keep_items), len(ft), len(keep_slots), len(aff_i)
+        y, x, z, d = n_cols, n_cols + n_y, n_cols + n_y + n_x, n_cols + n_y + n_x + n_z
+        type_row, agent_row = n_rows, n_rows + n_types
+        # an item taken through its type: +1 into the type's row
+        add(
+            terms.item_score[keep_items],
+            type_row + item_type[keep_items],
+            y + np.arange(n_y),
+            1.0,
+            np.ones(n_y),
+        )
+        # type -> agent: -1 out of the type, +1 into the agent
+        add(terms.skill[ft, fa], type_row + ft, x + np.arange(n_x), -1.0, np.full(n_x, np.inf))
+        add(np.zeros(n_x), agent_row + fa, x + np.arange(n_x), 1.0, np.zeros(0))
+        # a slot used: -1 out of its agent
+        add(
+            slot_score[keep_slots], agent_row + slot_agent[keep_slots], z + np.arange(n_z), -1.0, np.ones(n_z)
+        )
+        # an item straight to its last agent: +1 into that agent, with the affinity bonus
+        direct = terms.item_score[aff_i] + terms.skill[item_type[aff_i], aff_a] + terms.affinity_bonus
+        add(direct, agent_row + aff_a, d + np.arange(n_d), 1.0, np.ones(n_d))
+        # ... and not both ways: y_i + d_i <= 1
+        position = np.full(len(item_type), -1)
+        position[keep_items] = np.arange(n_y)
+        ub_rows += [n_ub + np.arange(n_d), n_ub + np.arange(n_d)]
+        ub_cols += [y + position[aff_i], d + np.arange(n_d)]
+        parts.append((terms, keep_items, ft, fa, y, x, n_x, d))
         n_rows += n_types + n_agents
-        n_cols += n_y + n_x + n_z
+        n_cols += n_y + n_x + n_z + n_d
+        n_ub += n_d
     if n_cols == 0:
         return [[] for _ in blocks]
-    row = np.concatenate(rows)
-    vals = np.ones(len(row))
-    # the coefficients of the "out" entries (items' flow out of a type, slots out of an agent) are -1
-    sign_at = np.cumsum([0] + [len(r) for r in rows])
-    for k in range(1, len(rows), 2):
-        vals[sign_at[k] : sign_at[k + 1]] = -1.0
-    a_eq = coo_matrix((vals, (row, np.concatenate(cols))), shape=(n_rows, n_cols)).tocsr()
+    reward = np.zeros(n_cols)
+    # the zero rewards of the agent-side entries of x overwrite nothing: add, do not assign
+    for r, c in zip(rewards, cols, strict=True):
+        np.add.at(reward, c, r)
+    a_eq = coo_matrix(
+        (np.concatenate(signs), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_cols)
+    ).tocsr()
     bounds = np.zeros((n_cols, 2))
-    bounds[:, 1] = np.concatenate(uppers)
+    bounds[:, 1] = np.concatenate([u for u in uppers if len(u)]) if n_cols else 0
+    a_ub = b_ub = None
+    if n_ub:
+        ub_r = np.concatenate(ub_rows)
+        a_ub = coo_matrix((np.ones(len(ub_r)), (ub_r, np.concatenate(ub_cols))), shape=(n_ub, n_cols)).tocsr()
+        b_ub = np.ones(n_ub)
     result = linprog(
-        -np.concatenate(rewards),
+        -reward,
+        A_ub=a_ub,
+        b_ub=b_ub,
         A_eq=a_eq,
         b_eq=np.zeros(n_rows),
         bounds=bounds,
@@ -238,20 +278,45 @@ def _solve_flow(
     solution = np.rint(result.x).astype(np.intp)
 
     out: list[list[tuple[int, int]]] = []
-    for terms, keep_items, ft, fa, y, x, n_x in parts:
+    for terms, keep_items, ft, fa, y, x, n_x, d in parts:
+        pairs: list[tuple[int, int]] = []
+        direct = solution[d : d + len(terms.affinity_item)] == 1
+        for i, a in zip(terms.affinity_item[direct], terms.affinity_agent[direct], strict=True):
+            pairs.append((int(i), int(a)))
         taken = keep_items[solution[y : y + len(keep_items)] == 1]
         flow = solution[x : x + n_x]
         # hand each type's taken items to the agents its flow goes to (all are equal to the agents)
         queue: dict[int, list[int]] = defaultdict(list)
         for i in taken:
             queue[int(terms.item_type[i])].append(int(i))
-        pairs: list[tuple[int, int]] = []
         used = flow > 0
         for t, a, f in zip(ft[used], fa[used], flow[used], strict=True):
             for _ in range(f):
                 pairs.append((queue[int(t)].pop(), int(a)))
         out.append(pairs)
     return out
+
+
+class _Loads:
+    """Per-channel capacity and load arrays over a list of agents, updated as a batch hands out work."""
+
+    def __init__(self, agents: list[AgentSpec], channels: set[str]) -> None:
+        self.capacity = {ch: np.array([a.capacity.get(ch, 0) for a in agents]) for ch in channels}
+        self.used = {ch: np.array([a.load.get(ch, 0) for a in agents]) for ch in channels}
+        self.given = {ch: np.zeros(len(agents), dtype=np.intp) for ch in channels}
+        self.total_capacity = np.array([sum(a.capacity.values()) for a in agents], dtype=float)
+        self.total_used = np.array([sum(a.load.values()) for a in agents], dtype=float)
+
+    def open(self, channel: str) -> np.ndarray:
+        return self.used[channel] < self.capacity[channel]
+
+    def take(self, channel: str, a: int) -> int:
+        """Record one more item for agent a; returns how many it had already got in this batch."""
+        before = int(self.given[channel][a])
+        self.given[channel][a] += 1
+        self.used[channel][a] += 1
+        self.total_used[a] += 1
+        return before
 
 
 def _round_robin(
@@ -261,22 +326,21 @@ def _round_robin(
     state["round_robin_last"]) who has the skills and a free slot on the item's channel."""
     ordered = sorted(agents, key=lambda a: a.id)
     ids = [a.id for a in ordered]
-    extra: dict[tuple[int, str], int] = defaultdict(int)
+    feasible = _feasibility(items, ordered, weights)
+    loads = _Loads(ordered, {it.channel for it in items})
     last = state.get("round_robin_last")
     decisions: list[Decision] = []
-    for item in queue_order(items):
+    for i in _queue_positions(items):
+        item = items[i]
+        candidates = np.flatnonzero(feasible[i] & loads.open(item.channel))
+        if not len(candidates):
+            continue
         start = bisect.bisect_right(ids, last) if last is not None else 0
-        for step in range(len(ordered)):
-            agent = ordered[(start + step) % len(ordered)]
-            if agent.free(item.channel) - extra[agent.id, item.channel] > 0 and is_feasible(item, agent):
-                decisions.append(
-                    explain(
-                        item, agent, weights, policy="round_robin", extra_load=extra[agent.id, item.channel]
-                    )
-                )
-                extra[agent.id, item.channel] += 1
-                last = agent.id
-                break
+        pos = int(np.searchsorted(candidates, start))
+        a = int(candidates[pos] if pos < len(candidates) else candidates[0])
+        extra = loads.take(item.channel, a)
+        decisions.append(explain(item, ordered[a], weights, policy="round_robin", extra_load=extra))
+        last = ids[a]
     state["round_robin_last"] = last
     return decisions
 
@@ -284,29 +348,31 @@ def _round_robin(
 def _least_loaded(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights) -> list[Decision]:
     """Items in queue order, each to the feasible agent with the lowest load/capacity on its channel
     (ties: lowest load over all channels, then lowest id)."""
-    extra: dict[tuple[int, str], int] = defaultdict(int)
+    ordered = sorted(agents, key=lambda a: a.id)
+    feasible = _feasibility(items, ordered, weights)
+    loads = _Loads(ordered, {it.channel for it in items})
     decisions: list[Decision] = []
-
-    def total_ratio(agent: AgentSpec) -> float:
-        cap = sum(agent.capacity.values())
-        used = sum(agent.load.values()) + sum(v for (a, _), v in extra.items() if a == agent.id)
-        return used / cap if cap else 1.0
-
-    for item in queue_order(items):
-        best: tuple[float, float, int] | None = None
-        best_agent: AgentSpec | None = None
+    for i in _queue_positions(items):
+        item = items[i]
         ch = item.channel
-        for agent in agents:
-            capacity = agent.capacity.get(ch, 0)
-            used = agent.load.get(ch, 0) + extra[agent.id, ch]
-            if used >= capacity or not is_feasible(item, agent):
-                continue
-            key = (used / capacity, total_ratio(agent), agent.id)
-            if best is None or key < best:
-                best, best_agent = key, agent
-        if best_agent is not None:
-            decisions.append(
-                explain(item, best_agent, weights, policy="least_loaded", extra_load=extra[best_agent.id, ch])
-            )
-            extra[best_agent.id, ch] += 1
+        candidates = np.flatnonzero(feasible[i] & loads.open(ch))
+        if not len(candidates):
+            continue
+        ratio = loads.used[ch][candidates] / loads.capacity[ch][candidates]
+        total = loads.total_used[candidates] / np.maximum(loads.total_capacity[candidates], 1.0)
+        # lexsort: last key first; candidates are in id order, so the first of a tie has the lowest id
+        a = int(candidates[np.lexsort((total, ratio))[0]])
+        extra = loads.take(ch, a)
+        decisions.append(explain(item, ordered[a], weights, policy="least_loaded", extra_load=extra))
     return decisions
+
+
+def _feasibility(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights) -> np.ndarray:
+    """items x agents: the agent has every skill the item requires (capacity aside)."""
+    return batch_terms(items, agents, weights).feasible()
+
+
+def _queue_positions(items: list[ItemSpec]) -> list[int]:
+    return sorted(
+        range(len(items)), key=lambda i: (-items[i].priority, -items[i].waited_seconds, items[i].id)
+    )

@@ -178,20 +178,25 @@ def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> li
 class BatchTerms:
     """One channel's batch, scored: items grouped into types that look the same to every agent.
 
-    Items with the same required skills, preferred skills and (present) last agent get the same
-    skill and affinity terms from each agent, so those are computed per type (types x agents), and
-    only the item's own terms (urgency, value, wait, priority, plus BASE) per item.
+    Items with the same required and preferred skills get the same skill term from each agent, so
+    that is computed per type (types x agents); the item's own terms (urgency, value, wait,
+    priority, plus BASE) per item; and affinity, which concerns one agent per item, as a short
+    list of (item, agent) bonuses, so that it does not split types.
     """
 
     item_score: np.ndarray  # (items,) BASE + the item-only weighted factors
     item_type: np.ndarray  # (items,) index into the type axis
     skill: np.ndarray  # (types, agents) weighted skill factor
-    type_score: np.ndarray  # (types, agents) weighted skill + affinity
     type_feasible: np.ndarray  # (types, agents) bool: the agent has every required skill level
+    affinity_item: np.ndarray  # items whose last agent is in the batch and may take them
+    affinity_agent: np.ndarray  # that agent (index into the batch's agents)
+    affinity_bonus: float  # the weighted affinity factor
 
     def pair_score(self) -> np.ndarray:
         """Score without the load term, items x agents (for the dense solve and the tests)."""
-        return self.item_score[:, None] + self.type_score[self.item_type]
+        score = self.item_score[:, None] + self.skill[self.item_type]
+        score[self.affinity_item, self.affinity_agent] += self.affinity_bonus
+        return score
 
     def feasible(self) -> np.ndarray:
         return self.type_feasible[self.item_type]
@@ -202,14 +207,16 @@ def batch_terms(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
     agent_index = {agent.id: a for a, agent in enumerate(agents)}
     type_of: dict[tuple, int] = {}
     examples: list[ItemSpec] = []
-    item_type = np.empty(len(items), dtype=np.intp)
-    urgency = np.empty(len(items))
-    value = np.empty(len(items))
-    wait = np.empty(len(items))
-    priority = np.empty(len(items))
+    n = len(items)
+    item_type = np.empty(n, dtype=np.intp)
+    urgency = np.empty(n)
+    value = np.empty(n)
+    wait = np.empty(n)
+    priority = np.empty(n)
+    aff_item: list[int] = []
+    aff_agent: list[int] = []
     for i, item in enumerate(items):
-        last = item.last_agent_id if item.last_agent_id in agent_index else None
-        key = (tuple(sorted(item.skills.items())), tuple(sorted(item.preferred)), last)
+        key = (tuple(sorted(item.skills.items())), tuple(sorted(item.preferred)))
         t = type_of.get(key)
         if t is None:
             t = type_of[key] = len(examples)
@@ -219,6 +226,11 @@ def batch_terms(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
         value[i] = item.value
         wait[i] = max(0.0, item.waited_seconds)
         priority[i] = max(0, item.priority)
+        if item.last_agent_id is not None:
+            a = agent_index.get(item.last_agent_id)
+            if a is not None:
+                aff_item.append(i)
+                aff_agent.append(a)
     item_score = (
         BASE
         + weights.urgency * urgency
@@ -249,9 +261,16 @@ def batch_terms(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
         feasible &= required[:, j, None] <= levels[None, :, j]
     counts = np.maximum(wanted.sum(axis=1), 1.0)
     skill = weights.skill * (wanted @ levels.T) / (MAX_LEVEL * counts)[:, None]
-    type_score = skill.copy()
-    for t, item in enumerate(examples):
-        a = agent_index.get(item.last_agent_id) if item.last_agent_id is not None else None
-        if a is not None:
-            type_score[t, a] += weights.affinity
-    return BatchTerms(item_score, item_type, skill, type_score, feasible)
+    aff_item_a = np.asarray(aff_item, dtype=np.intp)
+    aff_agent_a = np.asarray(aff_agent, dtype=np.intp)
+    # a bonus towards an agent who may not take the item is no use to anyone
+    usable = feasible[item_type[aff_item_a], aff_agent_a] if len(aff_item_a) else np.zeros(0, dtype=bool)
+    return BatchTerms(
+        item_score,
+        item_type,
+        skill,
+        feasible,
+        aff_item_a[usable],
+        aff_agent_a[usable],
+        float(weights.affinity),
+    )
