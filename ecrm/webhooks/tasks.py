@@ -17,6 +17,14 @@ def deliver(delivery_id: int, manual: bool = False) -> str | None:
     return delivery.status if delivery else None
 
 
+@ecrm_task(retries=0)
+def deliver_many(delivery_ids: list[int]) -> int:
+    """The deliveries of one event, in turn (a slow receiver delays the others by at most its timeout)."""
+    from .services import attempt_delivery
+
+    return sum(1 for pk in delivery_ids if attempt_delivery(pk) is not None)
+
+
 def send_due(*, now=None, limit: int = 500) -> int:
     """Send every delivery whose retry is due (the periodic job; tests call it directly). Returns how
     many were attempted."""
