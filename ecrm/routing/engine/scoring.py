@@ -102,20 +102,29 @@ def explain(
     """The decision to give `item` to `agent` when `extra_load` more items of its channel were already
     given to the agent in this batch: the weighted factors, the total score and the reasons.
     `skill` is the weighted skill factor when the caller has it already (the batch solve)."""
-    load = agent.load.get(item.channel, 0) + extra_load
-    capacity = agent.capacity.get(item.channel, 0)
+    channel = item.channel
+    load = agent.load.get(channel, 0) + extra_load
+    capacity = agent.capacity.get(channel, 0)
+    # written out rather than through the helpers: this runs once per assigned item
+    sla = item.sla_seconds_left
+    wait = item.waited_seconds if item.waited_seconds > 0 else 0.0
+    value = item.value if item.value < 1.0 else 1.0
     factors = {
-        "skill": weights.skill * skill_factor(item, agent) if skill is None else float(skill),
-        "load": weights.load * load_factor(load, capacity),
-        "affinity": weights.affinity * (1.0 if item.last_agent_id == agent.id else 0.0),
-        **item_terms(item, weights),
+        "skill": round(weights.skill * skill_factor(item, agent) if skill is None else float(skill), 6),
+        "load": round(weights.load * (1.0 - load / capacity) if capacity > 0 else 0.0, 6),
+        "affinity": weights.affinity if item.last_agent_id == agent.id else 0.0,
+        "urgency": round(weights.urgency * urgency_factor(sla), 6) if sla is not None else 0.0,
+        "value": round(weights.value * value, 6) if value > 0 else 0.0,
+        "wait": round(weights.wait * wait / (wait + WAIT_SCALE), 6) if wait else 0.0,
+        "priority": round(weights.priority * item.priority / (item.priority + 1.0), 6)
+        if item.priority > 0
+        else 0.0,
     }
-    total = BASE + sum(factors.values())
     return Decision(
         item_id=item.id,
         agent_id=agent.id,
-        score=round(total, 6),
-        factors={k: round(v, 6) for k, v in factors.items()},
+        score=round(BASE + sum(factors.values()), 6),
+        factors=factors,
         reasons=reasons(item, agent, load=load, capacity=capacity),
         policy=policy,
     )
@@ -139,34 +148,31 @@ def _minutes(seconds: float) -> str:
 
 
 def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> list[str]:
-    """Short plain-English fragments, built from data, in a fixed order: skills, load, affinity,
-    customer value, SLA, wait, priority. Only factors that apply are mentioned."""
+    """Short plain-English fragments, built from data, in a fixed order: languages, other skills
+    (required before preferred), load, affinity, customer value, SLA, wait, priority. Only factors
+    that apply are mentioned."""
     out: list[str] = []
-    # languages first, then the other skills, each once (required before preferred)
-    seen: set[str] = set()
-    keys = sorted(item.skills, key=lambda k: (not k.startswith("lang:"), k)) + sorted(
-        (k for k in item.preferred if k not in item.skills), key=lambda k: (not k.startswith("lang:"), k)
-    )
+    levels = agent.skills
+    keys = list(item.skills)
+    keys += [k for k in item.preferred if k not in item.skills]
+    for key in keys:  # languages first
+        if key.startswith("lang:") and levels.get(key, 0) > 0:
+            out.append("speaks " + key[5:].replace("_", " "))
     for key in keys:
-        level = agent.skills.get(key, 0)
-        if key in seen or level <= 0:
-            continue
-        seen.add(key)
-        out.append(_skill_reason(key, level))
-    noun = CHANNEL_NOUNS.get(item.channel, f"{item.channel} items")
-    out.append(f"{load + 1} of {capacity} {noun}")
+        if not key.startswith("lang:"):
+            level = levels.get(key, 0)
+            if level > 0:
+                out.append(_skill_reason(key, level))
+    out.append(f"{load + 1} of {capacity} {CHANNEL_NOUNS.get(item.channel) or item.channel + ' items'}")
     if item.last_agent_id is not None and item.last_agent_id == agent.id:
         out.append("helped this customer before")
-    value = value_factor(item.value)
-    if value >= 1.0:
+    if item.value >= 1.0:
         out.append("VIP customer")
-    elif value >= 0.5:
+    elif item.value >= 0.5:
         out.append("high-value customer")
-    if item.sla_seconds_left is not None:
-        if item.sla_seconds_left <= 0:
-            out.append(f"SLA breached {_minutes(-item.sla_seconds_left)} ago")
-        else:
-            out.append(f"{_minutes(item.sla_seconds_left)} to SLA breach")
+    sla = item.sla_seconds_left
+    if sla is not None:
+        out.append(f"SLA breached {_minutes(-sla)} ago" if sla <= 0 else f"{_minutes(sla)} to SLA breach")
     if item.waited_seconds >= 60:
         out.append(f"waiting {_minutes(item.waited_seconds)}")
     if item.priority > 0:
