@@ -103,7 +103,6 @@ def validate(
         other = (
             TicketFlow.objects.filter(ticket_type=d["ticket_type"], is_active=True)
             .exclude(pk=getattr(flow, "pk", None))
-            .exclude(name=d["name"] if flow is None else None)
             .first()
         )
         if other is not None:

@@ -39,9 +39,10 @@ def flows(cast):
 @pytest.fixture
 def seen():
     got: list[events.Event] = []
-    events.subscribe(got.append, names=("ticket.", "sla."))
+    handler = got.append  # one bound method: unsubscribe compares by identity
+    events.subscribe(handler, names=("ticket.", "sla."))
     yield got
-    events.unsubscribe(got.append)
+    events.unsubscribe(handler)
 
 
 def complaint(actor, **kw) -> Ticket:
