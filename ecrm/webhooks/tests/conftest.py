@@ -25,3 +25,16 @@ def endpoint(cast, receiver):
         )
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_tables():
+    """The per-process subscription and allow-list tables outlive a test's rolled-back rows: empty them
+    afterwards, so later tests (of any app) neither see ghost endpoints nor pay a query to dismiss them."""
+    yield
+    from django.core.cache import cache
+
+    from ecrm.webhooks import selectors
+
+    selectors._subs.update(version=cache.get(selectors.SUBS_VERSION_KEY, 0), rows=[])
+    selectors._allow.update(version=cache.get(selectors.ALLOW_VERSION_KEY, 0), rows=[])
