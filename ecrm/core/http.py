@@ -338,37 +338,47 @@ def check_destination(url: str) -> Destination:
 # --- pinned connections --------------------------------------------------------------------------------
 
 
-def _connect(ip: str, port: int, connect_timeout: float, read_timeout: float) -> socket.socket:
-    sock = socket.create_connection((ip, port), timeout=connect_timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(read_timeout)
-    return sock
+def _connect(ips: tuple[str, ...], port: int, connect_timeout: float, read_timeout: float) -> socket.socket:
+    """Connect to the first of the vetted addresses that answers (all of them passed the guard)."""
+    error: OSError | None = None
+    for ip in ips:
+        try:
+            sock = socket.create_connection((ip, port), timeout=connect_timeout)
+        except OSError as exc:
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(read_timeout)
+        return sock
+    raise error or OSError("no address to connect to")
 
 
 class PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to the vetted IP, never re-resolving `host` (which still goes in the Host header)."""
 
-    def __init__(self, host: str, port: int, *, ip: str, connect_timeout: float, read_timeout: float):
+    def __init__(
+        self, host: str, port: int, *, ips: tuple[str, ...], connect_timeout: float, read_timeout: float
+    ):
         super().__init__(host, port, timeout=connect_timeout)
-        self.pinned_ip, self.read_timeout = ip, read_timeout
+        self.pinned_ips, self.read_timeout = ips, read_timeout
 
     def connect(self) -> None:
-        self.sock = _connect(self.pinned_ip, self.port, self.timeout, self.read_timeout)
+        self.sock = _connect(self.pinned_ips, self.port, self.timeout, self.read_timeout)
 
 
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the vetted IP, with SNI and the certificate checked against the host name."""
 
     def __init__(
-        self, host: str, port: int, *, ip: str, connect_timeout: float, read_timeout: float,
+        self, host: str, port: int, *, ips: tuple[str, ...], connect_timeout: float, read_timeout: float,
         context: ssl.SSLContext | None = None,
     ):  # fmt: skip
         context = context or ssl.create_default_context()
         super().__init__(host, port, timeout=connect_timeout, context=context)
-        self.pinned_ip, self.read_timeout, self.tls_context = ip, read_timeout, context
+        self.pinned_ips, self.read_timeout, self.tls_context = ips, read_timeout, context
 
     def connect(self) -> None:
-        sock = _connect(self.pinned_ip, self.port, self.timeout, self.read_timeout)
+        sock = _connect(self.pinned_ips, self.port, self.timeout, self.read_timeout)
         self.sock = self.tls_context.wrap_socket(sock, server_hostname=self.host)
 
 
@@ -389,10 +399,10 @@ def _once(
     connect_timeout = min(CONNECT_TIMEOUT, timeout)
     conn: http.client.HTTPConnection
     if dest.scheme == "https":
-        conn = PinnedHTTPSConnection(dest.host, dest.port, ip=dest.ip, connect_timeout=connect_timeout,
+        conn = PinnedHTTPSConnection(dest.host, dest.port, ips=dest.addresses, connect_timeout=connect_timeout,
                                      read_timeout=timeout, context=tls_context_factory())  # fmt: skip
     else:
-        conn = PinnedHTTPConnection(dest.host, dest.port, ip=dest.ip, connect_timeout=connect_timeout,
+        conn = PinnedHTTPConnection(dest.host, dest.port, ips=dest.addresses, connect_timeout=connect_timeout,
                                     read_timeout=timeout)  # fmt: skip
     try:
         conn.request(method, dest.target, body=body or None, headers=headers)

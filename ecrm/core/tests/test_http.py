@@ -385,3 +385,13 @@ def test_https_is_pinned_with_sni_and_the_certificate_checked_for_the_host_name(
     with pytest.raises(ssl.SSLCertVerificationError):
         http.send("GET", f"https://other.test:{tls_server.port}/")
     assert len(tls_server.requests) == 1
+
+
+def test_a_name_with_several_vetted_addresses_falls_back_to_the_next_one(server, allow, fake_dns):
+    answers, asked = fake_dns
+    answers["two.test"] = [["127.0.0.2", "127.0.0.1"], ["10.0.0.1"]]  # nothing listens on 127.0.0.2
+    allow("127.0.0.0/8")
+    with watch_sockets(allow=lambda address: address[0] in ("127.0.0.1", "127.0.0.2")) as seen:
+        assert http.send("GET", f"http://two.test:{server.port}/").status == 200
+    assert asked == ["two.test"]
+    assert seen.connects == [("127.0.0.2", server.port), ("127.0.0.1", server.port)]
