@@ -4,14 +4,16 @@ clear refusals: corrupt or truncated archive, wrong vendor, non-empty target."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
+
+from ecrm.core.backup import BackupError, restore_backup
 
 from .procs import ROOT, Instance, pg_recreate, pg_url
 
@@ -152,10 +154,10 @@ def small_backup(tmp_path_factory) -> tuple[Instance, Path]:
     return inst, live / "b.tar.gz"
 
 
-def _refused(inst: Instance, *args: str) -> str:
-    out = inst.manage("restore", *args, check=False)
-    assert out.returncode != 0
-    return out.stderr
+def _refused(archive: Path, target: Path, **kw) -> str:
+    with pytest.raises(BackupError) as exc:
+        restore_backup(archive, target=target, **kw)
+    return str(exc.value)
 
 
 @pytest.mark.slow
@@ -164,20 +166,21 @@ def test_restore_refuses_non_empty_target_wrong_vendor_and_damaged_archives(smal
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
-    assert "not an empty directory" in _refused(inst, str(archive), "--target", str(busy))
-    assert (busy / "keep.txt").read_text() == "mine" and len(list(busy.iterdir())) == 1
+    out = inst.manage("restore", str(archive), "--target", str(busy), check=False)  # as an operator sees it
+    assert out.returncode == 1 and "not an empty directory" in out.stderr
+    assert [p.name for p in busy.iterdir()] == ["keep.txt"] and (busy / "keep.txt").read_text() == "mine"
 
-    wrong = _refused(inst, str(archive), "--target", str(tmp_path / "x"), "--database-url", pg_url("h_d3"))
+    wrong = _refused(archive, tmp_path / "x", database_url=pg_url("h_d3"))
     assert "SQLite backup" in wrong and not (tmp_path / "x").exists()
 
     data = archive.read_bytes()
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(data[: len(data) // 2])
-    assert "corrupt or truncated" in _refused(inst, str(truncated), "--target", str(tmp_path / "t1"))
+    assert "corrupt or truncated" in _refused(truncated, tmp_path / "t1")
 
     garbage = tmp_path / "garbage.tar.gz"
     garbage.write_bytes(b"not a backup at all" * 50)
-    assert "corrupt or truncated" in _refused(inst, str(garbage), "--target", str(tmp_path / "t2"))
+    assert "corrupt or truncated" in _refused(garbage, tmp_path / "t2")
 
     # A member changed after the backup: the checksum catches it.
     tampered = tmp_path / "tampered.tar.gz"
@@ -187,14 +190,23 @@ def test_restore_refuses_non_empty_target_wrong_vendor_and_damaged_archives(smal
             if member.name == "files/media/a.txt":
                 body = b"HELLO"
                 member.size = len(body)
-            dst.addfile(member, fileobj=__import__("io").BytesIO(body))
-    assert "Checksum mismatch" in _refused(inst, str(tampered), "--target", str(tmp_path / "t3"))
+            dst.addfile(member, fileobj=io.BytesIO(body))
+    assert "Checksum mismatch" in _refused(tampered, tmp_path / "t3")
 
-    # Not an eCRM backup at all (a valid tar.gz without our manifest).
-    other = tmp_path / "other.tar.gz"
-    with gzip.open(other, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
-        info = tarfile.TarInfo("readme.txt")
-        info.size = 2
-        tar.addfile(info, __import__("io").BytesIO(b"hi"))
-    assert "Not an eCRM backup" in _refused(inst, str(other), "--target", str(tmp_path / "t4"))
-    time.sleep(0)
+    # A valid tar.gz that is not ours, and one whose member escapes the target.
+    for name, expected in (("readme.txt", "Not an eCRM backup"), ("manifest.json", "Not an eCRM backup")):
+        other = tmp_path / f"other-{name}.tar.gz"
+        with gzip.open(other, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+        assert expected in _refused(other, tmp_path / f"t-{name}")
+    escaping = tmp_path / "escaping.tar.gz"
+    with tarfile.open(archive) as src, tarfile.open(escaping, "w:gz") as dst:
+        first = src.next()
+        dst.addfile(first, src.extractfile(first))
+        evil = tarfile.TarInfo("../evil.txt")
+        evil.size = 4
+        dst.addfile(evil, io.BytesIO(b"evil"))
+    assert "unsafe path" in _refused(escaping, tmp_path / "t5")
+    assert not (tmp_path / "evil.txt").exists()
