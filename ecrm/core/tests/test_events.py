@@ -41,8 +41,8 @@ def test_a_rolled_back_write_publishes_nothing(db, seen, django_capture_on_commi
 
 def test_prefixes_filter_and_unknown_names_are_refused(db, seen, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        assert events.emit("customer.created", subject_type="customer", subject_id=1) is None
-    assert seen == []
+        events.emit("customer.created", subject_type="customer", subject_id=1)
+    assert seen == []  # other apps may listen to customer events; this handler asked for tickets and orders
     with pytest.raises(ValueError, match="unknown event"):
         events.emit("ticket.exploded", subject_type="ticket", subject_id=1)
 
