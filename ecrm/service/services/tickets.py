@@ -239,6 +239,7 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
         before = snapshot(ticket)
         old_tags = sorted(ticket.tags.values_list("name", flat=True))
         errors: dict[str, str] = {}
+        flow_errors = _flow_owned_fields(ticket, changes)
         if "subject" in changes:
             subject = (changes["subject"] or "").strip()
             if not subject or len(subject) > 300:
@@ -273,6 +274,7 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
                 **clean_custom_fields(changes["custom_fields"], keep_empty=True),
             }
             ticket.custom_fields = {k: v for k, v in merged.items() if v is not None}
+        errors.update(flow_errors)  # the flow's reason says what to do instead
         if errors:
             raise ValidationFailed("The change is not valid.", fields=errors)
         now = timezone.now()
@@ -295,7 +297,9 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
             log(ticket, "updated", actor, changes=changed)
             record_audit(actor=actor, action="ticket.update", obj=ticket, before=before, after=after)
             data = {"changes": events.plain(changed)}
-            events.emit("ticket.updated", subject_type="ticket", subject_id=ticket.pk, data=data, actor=_user(actor))
+            events.emit(
+                "ticket.updated", subject_type="ticket", subject_id=ticket.pk, data=data, actor=_user(actor)
+            )
             if "status" in changed:
                 events.emit(
                     "ticket.status_changed",
@@ -309,6 +313,30 @@ def do_update_ticket(*, ticket: Ticket, actor: Any, changes: dict[str, Any]) -> 
 
             schedule_csat(ticket)
     return ticket
+
+
+FLOW_OWNED = ("status", "team", "type")
+
+
+def _flow_owned_fields(ticket: Ticket, changes: dict[str, Any]) -> dict[str, str]:
+    """A ticket on its way through a flow moves by the flow's steps: its status and team follow the
+    stage, and its type chose the flow. Changing them by hand is refused (with where to go instead)
+    until the ticket reaches a final stage; an unchanged value passes (forms resend every field)."""
+    current = {"status": ticket.status, "team": ticket.team_id, "type": ticket.type}
+    wanted = {k: getattr(changes[k], "pk", changes[k]) for k in FLOW_OWNED if k in changes}
+    touched = [k for k, v in wanted.items() if v != current[k]]
+    if not touched:
+        return {}
+    from ..flows.models import TicketFlowState
+
+    state = TicketFlowState.objects.select_related("stage", "flow").filter(ticket=ticket).first()
+    if state is None or state.stage.is_final:
+        return {}
+    message = (
+        f"This ticket follows the {state.flow.name} flow (now at {state.stage.label}): "
+        "use the flow's next steps to change it."
+    )
+    return {k: message for k in touched}
 
 
 def _status_side_effects(ticket: Ticket, old_status: str, now) -> None:

@@ -180,6 +180,30 @@ def test_a_refused_step_names_the_allowed_ones_and_changes_nothing(flows):
     assert TicketFlowStep.objects.filter(ticket=ticket).count() == 1
 
 
+def test_the_ticket_form_cannot_move_a_ticket_around_its_flow(flows):
+    """Status, team and type belong to the flow while the ticket is in it: the plain ticket edit is
+    refused on those fields (other fields still change); at a final stage the ticket is free again."""
+    ticket = complaint(flows["agent_li"])
+    warehouse = Team.objects.get(name="Warehouse")
+    for change in ({"status": "solved"}, {"team": warehouse}, {"type": "question"}):
+        with pytest.raises(ValidationFailed) as exc:
+            do_update_ticket(ticket=ticket, actor=flows["agent_li"], changes={**change, "priority": "high"})
+        (field,) = exc.value.fields
+        assert field == next(iter(change))
+        assert "follows the Complaint flow (now at Investigating)" in exc.value.fields[field]
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority, ticket.type) == ("new", "normal", "complaint")
+    # the same values resent by the form, with a real change elsewhere, pass
+    do_update_ticket(ticket=ticket, actor=flows["agent_li"],
+                     changes={"status": ticket.status, "team": ticket.team, "priority": "high"})  # fmt: skip
+    ticket.refresh_from_db()
+    assert ticket.priority == "high"
+    do_transition(ticket=ticket, to_stage="resolved", actor=flows["agent_li"], note="sorted on the phone")
+    do_update_ticket(ticket=ticket, actor=flows["agent_li"], changes={"status": "closed"})
+    ticket.refresh_from_db()
+    assert ticket.status == "closed"
+
+
 def test_a_step_needs_its_note_and_fields(flows):
     ticket = complaint(flows["agent_li"])
     with pytest.raises(ValidationFailed) as exc:
