@@ -205,6 +205,10 @@ ECRM_DEFAULT_PHONE_REGION = os.environ.get("ECRM_DEFAULT_PHONE_REGION", "CN")
 ECRM_MAX_BATCH_ITEMS = 1000
 ECRM_MAX_BATCH_BYTES = 5 * 1024 * 1024
 ECRM_MAX_EVENT_BYTES = 64 * 1024
+# Background job ledger (ecrm/core/jobs.py, docs/operations.md): a running job whose worker has not beaten
+# for this long (another host) is returned to the queue; finished jobs are forgotten after the keep days.
+ECRM_JOB_ORPHAN_AFTER = int(os.environ.get("ECRM_JOB_ORPHAN_AFTER", "60"))
+ECRM_JOB_LEDGER_KEEP_DAYS = int(os.environ.get("ECRM_JOB_LEDGER_KEEP_DAYS", "7"))
 ECRM_PAGE_SIZE = 50
 ECRM_DEMO_CUSTOMERS = int(os.environ.get("ECRM_DEMO_CUSTOMERS", "5000"))
 
