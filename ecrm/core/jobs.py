@@ -120,11 +120,12 @@ def claim(task, huey) -> bool:
     # No claimable row: done or running (skip), or never written (sent from a transaction that rolled
     # back after Huey had the message, or sent before the ledger existed): write it now, as running.
     try:
-        JobClaim.objects.create(
-            task_id=task.id, task_name=huey._registry.task_to_string(type(task)), state=JobState.RUNNING,
-            args=_plain(list(task.args or ())), kwargs=_plain(dict(task.kwargs or {})),
-            message=huey.serialize_task(task), priority=task.priority, queued_at=now, attempt=1, **fields,
-        )  # fmt: skip
+        with transaction.atomic():  # rare path; a savepoint keeps a caller's transaction usable on conflict
+            JobClaim.objects.create(
+                task_id=task.id, task_name=huey._registry.task_to_string(type(task)), state=JobState.RUNNING,
+                args=_plain(list(task.args or ())), kwargs=_plain(dict(task.kwargs or {})),
+                message=huey.serialize_task(task), priority=task.priority, queued_at=now, attempt=1, **fields,
+            )  # fmt: skip
         return True
     except IntegrityError:
         return False
