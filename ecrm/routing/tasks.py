@@ -40,10 +40,13 @@ def complete_task(kind: str, object_id: int) -> None:
 def routing_tick() -> int:
     """Every minute: idle agents to away/offline, unanswered work back to the queue, finished work
     completed, then one solve (events trigger solves in between)."""
+    from .models import WorkItem, WorkStatus
     from .services import tick
 
-    assigned = tick().assigned
-    # Huey's scheduler wakes once a minute; three delayed solves make it a solve every 15 s
-    for delay in (15, 30, 45):
-        route_task.schedule(delay=delay)
-    return assigned
+    result = tick()
+    # Huey's scheduler wakes once a minute; while work is waiting, three delayed solves make it a
+    # solve every 15 s (nothing waiting: nothing to schedule, the queue stays quiet)
+    if result.waiting > result.assigned or WorkItem.objects.filter(status=WorkStatus.WAITING).exists():
+        for delay in (15, 30, 45):
+            route_task.schedule(delay=delay)
+    return result.assigned

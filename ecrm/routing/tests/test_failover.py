@@ -167,9 +167,13 @@ def test_the_periodic_tick_solves_and_schedules_solves_every_15_seconds():
     from ecrm.core.tasks import HUEY
     from ecrm.routing.tasks import routing_tick
 
-    f.agent("ticker", skills={"lang:en": 5})
-    enqueue(kind="conversation", object_id=f.incoming("hello").pk)
+    f.agent("ticker", skills={"lang:en": 5}, capacity={"chat": 1})
+    first = f.incoming("hello")
+    enqueue(kind="conversation", object_id=first.pk)
     before = HUEY.scheduled_count()
     assert routing_tick.call_local() == 1
-    assert HUEY.scheduled_count() - before == 3
     assert WorkItem.objects.get().status == WorkStatus.ASSIGNED
+    assert HUEY.scheduled_count() == before  # nothing waits: no extra solves
+    enqueue(kind="conversation", object_id=f.incoming("hello again").pk)  # no free slot: it waits
+    assert routing_tick.call_local() == 0
+    assert HUEY.scheduled_count() - before == 3
