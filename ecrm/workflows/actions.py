@@ -18,6 +18,8 @@ Teams, users and endpoints are referred to by name so rules read well and travel
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ecrm.core.consumers import publish, user_group
+from ecrm.core.consumers import user_group
 from ecrm.core.exceptions import EcrmError
 
 from .conditions import _coerce, parse_duration
@@ -117,6 +119,11 @@ def _template(
     return text
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str):
+    return TEMPLATES.from_string(text)
+
+
 def render(text: str, ctx: Context) -> str:
     # plain text (mail, notices shown escaped by the console): no HTML escaping here
     return (
@@ -140,35 +147,159 @@ def subject_url(subject_type: str, subject_id: Any) -> str:
         return ""
 
 
+class _Lazy(dict):
+    """A namespace of the template context, read from the rule's context only if the template uses it."""
+
+    def __init__(self, build):
+        super().__init__()
+        self._build = build
+        self._built = False
+
+    def _fill(self) -> None:
+        if not self._built:
+            self._built = True
+            self.update(self._build() or {})
+
+    def __getitem__(self, key):
+        self._fill()
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def get(self, key, default=None):
+        self._fill()
+        return super().get(key, default)
+
+    def items(self):
+        self._fill()
+        return super().items()
+
+    def keys(self):
+        self._fill()
+        return super().keys()
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def __bool__(self) -> bool:
+        self._fill()
+        return super().__len__() > 0
+
+
 def template_context(ctx: Context) -> dict[str, Any]:
-    """A safe context: plain values only (no model instances, so templates cannot call methods)."""
+    """A safe context: plain values only (no model instances, so templates cannot call methods),
+    read from what the rule's conditions already loaded, and loaded only for the namespaces used."""
+    v = ctx.get
+
+    def ticket() -> dict | None:
+        if v("ticket.id") is None:
+            return None
+        return {
+            "reference": f"T-{v('ticket.number')}", "number": v("ticket.number"), "subject": v("ticket.subject"),
+            "status": v("ticket.status"), "priority": v("ticket.priority"), "type": v("ticket.type"),
+            "team": v("ticket.team") or "", "url": _absolute(subject_url("ticket", v("ticket.id"))),
+        }  # fmt: skip
+
+    def conversation() -> dict | None:
+        if v("conversation.id") is None:
+            return None
+        return {
+            "id": v("conversation.id"), "subject": v("conversation.subject"), "channel": v("conversation.channel"),
+            "status": v("conversation.status"),
+        }  # fmt: skip
+
+    def order() -> dict | None:
+        if v("order.id") is None:
+            return None
+        total = v("order.total")
+        return {
+            "number": v("order.external_id"), "status": v("order.status"),
+            "total": f"{total:.2f}" if isinstance(total, float) else str(total or ""), "currency": v("order.currency"),
+        }  # fmt: skip
+
+    def customer() -> dict | None:
+        if v("customer.id") is None:
+            return None
+        return {
+            "name": v("customer.name"), "first_name": v("customer.first_name") or "",
+            "last_name": v("customer.last_name") or "", "email": v("customer.email") or "", "city": v("customer.city"),
+        }  # fmt: skip
+
     out: dict[str, Any] = {"event": {"name": ctx.event.name, "chain": ctx.event.chain}}
-    ticket = ctx.instance("ticket") if "ticket" in ctx.reachable else None
-    if ticket is not None:
-        out["ticket"] = {
-            "reference": ticket.reference, "number": ticket.number, "subject": ticket.subject,
-            "status": ticket.status, "priority": ticket.priority, "type": ticket.type,
-            "team": ticket.team.name if ticket.team_id else "", "url": _absolute(subject_url("ticket", ticket.pk)),
-        }  # fmt: skip
-    conversation = ctx.instance("conversation") if "conversation" in ctx.reachable else None
-    if conversation is not None:
-        out["conversation"] = {
-            "id": conversation.pk, "subject": conversation.subject, "channel": conversation.channel,
-            "status": conversation.status,
-        }  # fmt: skip
-    order = ctx.instance("order") if "order" in ctx.reachable else None
-    if order is not None:
-        out["order"] = {
-            "number": order.external_id, "status": order.status, "total": str(order.total),
-            "currency": order.currency,
-        }  # fmt: skip
-    customer = ctx.instance("customer") if "customer" in ctx.reachable else None
-    if customer is not None:
-        out["customer"] = {
-            "name": str(customer), "first_name": customer.first_name, "last_name": customer.last_name,
-            "email": customer.email or "", "city": customer.city,
-        }  # fmt: skip
+    for name, build in (
+        ("ticket", ticket),
+        ("conversation", conversation),
+        ("order", order),
+        ("customer", customer),
+    ):
+        if name in ctx.reachable:
+            out[name] = _Lazy(build)
     return out
+
+
+def plain_template_context(ctx: Context) -> dict[str, Any]:
+    """The same, fully built (for webhook payloads)."""
+    out = {}
+    for key, value in template_context(ctx).items():
+        if isinstance(value, _Lazy):
+            value._fill()
+            if not len(value):
+                continue
+            value = dict(value)
+        out[key] = value
+    return out
+
+
+# Live messages of a worker's event are sent together once its rules have run (one trip to the
+# channel layer instead of one per rule); outside the engine they go at once. Per thread/task.
+_live_buffer: contextvars.ContextVar[list | None] = contextvars.ContextVar("wf_live_buffer", default=None)
+
+
+def buffer_live() -> contextvars.Token | None:
+    """Start collecting live messages (None if an outer evaluation already collects them)."""
+    if _live_buffer.get() is not None:
+        return None
+    return _live_buffer.set([])
+
+
+def flush_live(token: contextvars.Token | None) -> None:
+    if token is None:
+        return
+    pending = _live_buffer.get()
+    _live_buffer.reset(token)
+    if pending:
+        publish_many(pending)
+
+
+def _publish_after_commit(payloads: list[tuple[str, dict]]) -> None:
+    pending = _live_buffer.get()
+    if pending is not None:
+        pending.extend(payloads)
+    else:
+        publish_many(payloads)
+
+
+def publish_many(payloads: list[tuple[str, dict]]) -> None:
+    """Live messages to several groups in one trip to the channel layer (not one event loop per person)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None or not payloads:
+        return
+
+    async def send_all() -> None:
+        for group, payload in payloads:
+            await layer.group_send(group, {"type": "live.update", "payload": payload})
+
+    async_to_sync(send_all)()
 
 
 def _absolute(path: str) -> str:
@@ -463,17 +594,14 @@ def _run_notify(params: dict, ctx: Context, rule: Any) -> str:
         ]
     )  # fmt: skip
 
-    def announce() -> None:
-        for notice in notices:
-            publish(
-                user_group(notice.user_id),
-                {
-                    "type": "workflows.notification", "id": notice.pk, "message": message, "url": url,
-                    "team": team.name, "subject_type": event.subject_type, "subject_id": event.subject_id,
-                },
-            )  # fmt: skip
-
-    transaction.on_commit(announce)
+    payloads = [
+        (user_group(notice.user_id), {
+            "type": "workflows.notification", "id": notice.pk, "message": message, "url": url,
+            "team": team.name, "subject_type": event.subject_type, "subject_id": event.subject_id,
+        })
+        for notice in notices
+    ]  # fmt: skip
+    transaction.on_commit(lambda: _publish_after_commit(payloads))
     return f"notified {len(members)} member(s) of {team.name}"
 
 
@@ -552,7 +680,7 @@ def _run_webhook(params: dict, ctx: Context, rule: Any) -> str:
         "id": event.id,
         "rule": getattr(rule, "name", ""),
         "event": event.as_dict(),
-        **{k: v for k, v in template_context(ctx).items() if k != "event"},
+        **{k: v for k, v in plain_template_context(ctx).items() if k != "event"},
     }
     delivery = send_to_endpoint(endpoint.pk, event.name, payload)
     return f"webhook delivery {delivery.pk} to {endpoint.name}"

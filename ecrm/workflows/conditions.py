@@ -12,6 +12,7 @@ that does no parsing at run time: values are coerced, regexes compiled and sets 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -241,18 +242,51 @@ def compile_tree(tree: Any) -> Test:
     if not tree:
         return _always
     if "all" in tree:
-        parts = [compile_tree(item) for item in tree["all"]]
+        parts = tuple(compile_tree(item) for item in tree["all"])
         if not parts:
             return _always
         if len(parts) == 1:
             return parts[0]
-        return lambda ctx: all(p(ctx) for p in parts)
+
+        def all_of(ctx: Context) -> bool:
+            for part in parts:
+                if not part(ctx):
+                    return False
+            return True
+
+        return all_of
     if "any" in tree:
-        parts = [compile_tree(item) for item in tree["any"]]
+        parts = tuple(compile_tree(item) for item in tree["any"])
         if not parts:
             return _never
-        return lambda ctx: any(p(ctx) for p in parts)
-    return _compile_leaf(tree)
+
+        def any_of(ctx: Context) -> bool:
+            for part in parts:
+                if part(ctx):
+                    return True
+            return False
+
+        return any_of
+    return _shared(tree, _compile_leaf(tree))
+
+
+# The same condition in many rules ("status changed to closed", "type is complaint") is evaluated once
+# per event: each distinct leaf gets a number, and the context remembers its result.
+_LEAF_IDS: dict[str, int] = {}
+
+
+def _shared(leaf: dict, test: Test) -> Test:
+    key = json.dumps(leaf, sort_keys=True, default=str)
+    leaf_id = _LEAF_IDS.setdefault(key, len(_LEAF_IDS))
+
+    def remembered(ctx: Context) -> bool:
+        memo = ctx.memo
+        result = memo.get(leaf_id)
+        if result is None:
+            result = memo[leaf_id] = test(ctx)
+        return result
+
+    return remembered
 
 
 def _always(ctx: Context) -> bool:
@@ -311,6 +345,16 @@ def _compile_leaf(leaf: dict) -> Test:
         if op == "in":
             return lambda ctx: _key(kind, get(ctx)) in wanted
         return lambda ctx: _key(kind, get(ctx)) not in wanted
+    if op in ("eq", "ne") and kind in ("text", "choice", "ref", "bool"):
+        want = raw
+
+        def plain_eq(ctx: Context) -> bool:
+            v = ctx.values.get(path, MISSING)
+            if v is MISSING:
+                v = ctx.get(path)
+            return (v == want) is (op == "eq")
+
+        return plain_eq
     if op in ("eq", "ne"):
         want = _runtime_value(kind, raw)
         if op == "eq":

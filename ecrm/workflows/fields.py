@@ -12,11 +12,13 @@ between installations in YAML.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from ecrm.core.events import Event
@@ -203,24 +205,126 @@ def plain_value(value: Any) -> Any:
 # --- the lazily loaded context ------------------------------------------------------------------
 
 
+# Columns each namespace loads, as ORM lookups; "<ns>.<key>" takes the name before "__" (team__name -> team).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "ticket": (
+        "id", "number", "subject", "description", "type", "priority", "status", "source", "team__name",
+        "assignee__username", "created_at", "updated_at", "solved_at", "first_response_due", "resolution_due",
+        "first_response_breached", "resolution_breached", "customer_id", "order_id",
+    ),
+    "conversation": (
+        "id", "channel", "status", "subject", "team__name", "assignee__username", "unread", "created_at",
+        "last_message_at", "last_inbound_at", "first_response_at", "customer_id",
+    ),
+    "order": (
+        "id", "external_id", "status", "channel", "total", "currency", "placed_at", "shipping_city",
+        "shipping_country", "customer_id",
+    ),
+    "customer": (
+        "id", "display_name", "email", "phone", "city", "country", "locale", "gender", "lifecycle_stage",
+        "status", "created_at", "last_seen_at", "custom_attributes", "first_name", "last_name",
+    ),
+}  # fmt: skip
+DATETIME_KEYS = {
+    "created_at", "updated_at", "solved_at", "first_response_due", "resolution_due", "last_message_at",
+    "last_inbound_at", "first_response_at", "placed_at", "last_seen_at",
+}  # fmt: skip
+BOOL_KEYS = {"first_response_breached", "resolution_breached"}
+_MARKER = -987_654_321
+_SQL: dict[tuple[str, str, str], tuple[str, list[Any], int]] = {}
+
+
+def _models() -> dict[str, Any]:
+    from ecrm.commerce.models import Order
+    from ecrm.conversations.models import Conversation
+    from ecrm.customers.models import Customer, CustomerTag
+    from ecrm.service.models import Ticket
+
+    return {
+        "ticket": Ticket.objects.all(),
+        "conversation": Conversation.objects.all(),
+        "order": Order.objects.all(),
+        "customer": Customer.objects.all(),
+        "customer.tags": CustomerTag.objects.values_list("tag__name"),
+        "ticket.tags": Ticket.tags.through.objects.values_list("tickettag__name"),
+    }
+
+
+def fetch(key: str, object_id: int, *, many: bool = False) -> Any:
+    """One row (or all rows) of a namespace by id, with SQL compiled once per process.
+
+    Compiling a Django query costs about as much as running it on a small row (a few joins over wide
+    models), and a rule evaluation does nothing else, so the SQL of each query shape is built once
+    by the ORM (table and column names, joins) and then re-executed with the id swapped in."""
+    from django.db import connection
+
+    cache_key = (key, connection.vendor, connection.alias)
+    entry = _SQL.get(cache_key)
+    if entry is None:
+        if key in ("customer.tags", "ticket.tags"):
+            owner = "customer_id" if key == "customer.tags" else "ticket_id"
+            qs = _models()[key].filter(**{owner: _MARKER})
+        else:
+            qs = _models()[key].filter(pk=_MARKER).order_by().values_list(*COLUMNS[key])
+        sql, params = qs.query.sql_with_params()
+        params = list(params)
+        entry = (sql, params, params.index(_MARKER))
+        _SQL[cache_key] = entry
+    sql, params, index = entry
+    args = list(params)
+    args[index] = object_id
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        return cursor.fetchall() if many else cursor.fetchone()
+
+
+def _clean(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if key in DATETIME_KEYS:
+        if isinstance(value, str):
+            value = parse_datetime(value)
+        if isinstance(value, dt.datetime) and timezone.is_naive(value):
+            value = timezone.make_aware(value, dt.UTC)
+        return value
+    if key in BOOL_KEYS:
+        return bool(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
 class Context:
     """The values one event's rules look at, loaded on first use (see the module docstring)."""
 
     def __init__(self, event: Event, *, instance: Any = None):
         self.event = event
         self.values: dict[str, Any] = {}
+        self.memo: dict[int, bool] = {}  # shared condition results (see conditions._shared)
         self._loaded: set[str] = set()
         self._instances: dict[str, Any] = {}
+        self._ids: dict[str, Any] = {}
+        self._attributes: dict[str, Any] = {}
         self.reachable = NAMESPACES_BY_SUBJECT.get(event.subject_type, ("event",))
+        if event.subject_type in COLUMNS:
+            self._ids[event.subject_type] = event.subject_id
         if instance is not None:
-            self._instances[event.subject_type] = instance
+            self._given = (event.subject_type, instance)
+        else:
+            self._given = None
         self._changes = (event.data or {}).get("changes") or {}
 
     def refresh(self) -> None:
         """Forget what was loaded: an action changed the records, later actions and rules see the new state."""
         self.values.clear()
+        self.memo.clear()
         self._loaded.clear()
         self._instances.clear()
+        self._given = None
+        self._attributes = {}
+        self._ids = (
+            {self.event.subject_type: self.event.subject_id} if self.event.subject_type in COLUMNS else {}
+        )
 
     # -- reading
     def get(self, path: str) -> Any:
@@ -251,146 +355,64 @@ class Context:
         return None
 
     def instance(self, namespace: str) -> Any:
-        """The model instance behind a namespace (actions use it), or None."""
+        """The model instance behind a namespace (actions and templates use it), or None."""
+        if namespace in self._instances:
+            return self._instances[namespace]
+        if namespace not in self.reachable:
+            return None
         if namespace not in self._loaded:
             self._load(namespace)
-        return self._instances.get(namespace)
+        object_id = self._ids.get(namespace)
+        obj = None
+        if object_id is not None:
+            qs = _models()[namespace]
+            if namespace in ("ticket", "conversation"):
+                qs = qs.select_related("team", "assignee", "customer")
+            obj = qs.filter(pk=object_id).first()
+        self._instances[namespace] = obj
+        return obj
 
     # -- loading
     def _load(self, namespace: str) -> None:
         self._loaded.add(namespace)
-        if namespace not in self.reachable:
+        if namespace not in self.reachable or namespace not in COLUMNS:
             return
-        loader = getattr(self, f"_load_{namespace}", None)
-        if loader is not None:
-            loader()
-
-    def _subject_or(self, namespace: str, fk_holder: str, attr: str):
-        """The instance of `namespace`: the event's subject, or reached through another namespace."""
-        inst = self._instances.get(namespace)
-        if inst is not None:
-            return inst
-        if self.event.subject_type == namespace:
-            return "subject"
-        holder = self.instance(fk_holder) if fk_holder in self.reachable else None
-        return getattr(holder, attr, None) if holder is not None else None
-
-    def _load_ticket(self) -> None:
-        from ecrm.service.models import Ticket
-
-        t = self._instances.get("ticket")
-        if t is None:
-            t = (
-                Ticket.objects.select_related("team", "assignee", "customer")
-                .filter(pk=self.event.subject_id)
-                .first()
-            )
-        if t is None:
-            return
-        self._instances["ticket"] = t
-        self._instances.setdefault("customer", t.customer)
-        v = self.values
-        v["ticket.id"] = t.pk
-        v["ticket.number"] = t.number
-        v["ticket.subject"] = t.subject
-        v["ticket.description"] = t.description
-        v["ticket.type"] = t.type
-        v["ticket.priority"] = t.priority
-        v["ticket.status"] = t.status
-        v["ticket.source"] = t.source
-        v["ticket.team"] = t.team.name if t.team_id else None
-        v["ticket.assignee"] = t.assignee.username if t.assignee_id else None
-        v["ticket.created_at"] = t.created_at
-        v["ticket.updated_at"] = t.updated_at
-        v["ticket.solved_at"] = t.solved_at
-        v["ticket.first_response_due"] = t.first_response_due
-        v["ticket.resolution_due"] = t.resolution_due
-        v["ticket.first_response_breached"] = t.first_response_breached
-        v["ticket.resolution_breached"] = t.resolution_breached
-
-    def _load_conversation(self) -> None:
-        from ecrm.conversations.models import Conversation
-
-        c = self._instances.get("conversation")
-        if c is None:
-            c = (
-                Conversation.objects.select_related("team", "assignee", "customer")
-                .filter(pk=self.event.subject_id)
-                .first()
-            )
-        if c is None:
-            return
-        self._instances["conversation"] = c
-        self._instances.setdefault("customer", c.customer)
-        v = self.values
-        v["conversation.id"] = c.pk
-        v["conversation.channel"] = c.channel
-        v["conversation.status"] = c.status
-        v["conversation.subject"] = c.subject
-        v["conversation.team"] = c.team.name if c.team_id else None
-        v["conversation.assignee"] = c.assignee.username if c.assignee_id else None
-        v["conversation.unread"] = c.unread
-        v["conversation.created_at"] = c.created_at
-        v["conversation.last_message_at"] = c.last_message_at
-        v["conversation.last_inbound_at"] = c.last_inbound_at
-        v["conversation.first_response_at"] = c.first_response_at
-
-    def _load_order(self) -> None:
-        from ecrm.commerce.models import Order
-
-        o = self._instances.get("order")
-        if o is None:
-            if self.event.subject_type == "order":
-                o = Order.objects.select_related("customer").filter(pk=self.event.subject_id).first()
-            else:
-                ticket = self.instance("ticket")
-                if ticket is not None and ticket.order_id:
-                    o = Order.objects.filter(pk=ticket.order_id).first()
-        if o is None:
-            return
-        self._instances["order"] = o
-        if self.event.subject_type == "order":
-            self._instances.setdefault("customer", o.customer)
-        v = self.values
-        v["order.id"] = o.pk
-        v["order.external_id"] = o.external_id
-        v["order.status"] = o.status
-        v["order.channel"] = o.channel
-        v["order.total"] = float(o.total) if o.total is not None else None
-        v["order.currency"] = o.currency
-        v["order.placed_at"] = o.placed_at
-        v["order.shipping_city"] = o.shipping_city
-        v["order.shipping_country"] = o.shipping_country
-
-    def _load_customer(self) -> None:
-        from ecrm.customers.models import Customer
-
-        c = self._instances.get("customer")
-        if c is None:
-            if self.event.subject_type in ("customer",):
-                c = Customer.objects.filter(pk=self.event.subject_id).first()
-            elif self.event.subject_type in ("ticket", "conversation", "order"):
-                holder = self.instance(self.event.subject_type)
-                c = getattr(holder, "customer", None) if holder is not None else None
-            elif self.event.subject_type == "callback":
+        if namespace != self.event.subject_type and namespace not in self._ids:
+            # reached through the subject: its customer, a ticket's order
+            if namespace == "customer" and self.event.subject_type == "callback":
                 cid = (self.event.data or {}).get("customer")
-                c = Customer.objects.filter(pk=cid).first() if isinstance(cid, int) else None
-        if c is None:
+                self._ids["customer"] = cid if isinstance(cid, int) else None
+            else:
+                holder = self.event.subject_type if namespace == "customer" else "ticket"
+                if holder not in self._loaded:
+                    self._load(holder)
+        object_id = self._ids.get(namespace)
+        if object_id is None:
             return
-        self._instances["customer"] = c
+        if self._given is not None and self._given[0] == namespace:
+            obj = self._given[1]
+            row = tuple(_attr(obj, c) for c in COLUMNS[namespace])
+            self._instances[namespace] = obj
+        else:
+            row = fetch(namespace, object_id)
+        if row is None:
+            return
         v = self.values
-        v["customer.id"] = c.pk
-        v["customer.name"] = str(c)
-        v["customer.email"] = c.email
-        v["customer.phone"] = c.phone
-        v["customer.city"] = c.city
-        v["customer.country"] = c.country
-        v["customer.locale"] = c.locale
-        v["customer.gender"] = c.gender
-        v["customer.lifecycle_stage"] = c.lifecycle_stage
-        v["customer.status"] = c.status
-        v["customer.created_at"] = c.created_at
-        v["customer.last_seen_at"] = c.last_seen_at
+        for column, raw in zip(COLUMNS[namespace], row, strict=True):
+            if column in ("customer_id", "order_id"):  # links to the namespaces reached through this one
+                self._ids.setdefault(column[:-3], raw)
+                continue
+            key = column.split("__", 1)[0]
+            v[f"{namespace}.{key}"] = _clean(key, raw)
+        if namespace == "customer":
+            attrs = v.pop("customer.custom_attributes", None)
+            if isinstance(attrs, str):
+                attrs = json.loads(attrs or "{}")
+            self._attributes = attrs or {}
+            name = v.pop("customer.display_name", None)
+            v["customer.name"] = (
+                name or v.get("customer.email") or v.get("customer.phone") or f"Customer #{object_id}"
+            )
 
     def _load_extra(self, path: str) -> Any:
         namespace = path.split(".", 1)[0]
@@ -398,16 +420,19 @@ class Context:
             return None
         if namespace == "event":
             return self._event_value(path)
-        holder = self.instance(namespace)
-        if holder is None:
+        if namespace not in self._loaded:
+            self._load(namespace)
+        object_id = self._ids.get(namespace)
+        if object_id is None or f"{namespace}.id" not in self.values:
             return None
         if path in ("customer.tags", "ticket.tags"):
-            return frozenset(t.name for t in holder.tags.all())
+            return frozenset(str(name).lower() for (name,) in fetch(path, object_id, many=True))
         if path.startswith("customer.attributes."):
-            return (holder.custom_attributes or {}).get(path.split(".", 2)[2])
+            return self._attributes.get(path.split(".", 2)[2])
         if path.startswith("ticket.custom."):
-            return (holder.custom_fields or {}).get(path.split(".", 2)[2])
-        score = self._score(holder)
+            ticket = self.instance("ticket")
+            return (ticket.custom_fields or {}).get(path.split(".", 2)[2]) if ticket is not None else None
+        score = self._score(object_id)
         if score is None:
             return None
         attr = {"segment": "rfm_segment", "cluster": "cluster_label"}.get(
@@ -415,12 +440,14 @@ class Context:
         )
         return plain_value(getattr(score, attr, None))
 
-    def _score(self, customer) -> Any:
+    def _score(self, customer_id: int) -> Any:
         if "score" not in self._instances:
             from ecrm.analytics.models import CustomerScore
 
             self._instances["score"] = (
-                CustomerScore.objects.filter(customer=customer, run__is_current=True).order_by("-id").first()
+                CustomerScore.objects.filter(customer_id=customer_id, run__is_current=True)
+                .order_by("-id")
+                .first()
             )
         return self._instances["score"]
 
@@ -449,6 +476,16 @@ class Context:
             else:
                 return None
         return value
+
+
+def _attr(obj: Any, column: str) -> Any:
+    """A COLUMNS lookup read from a model instance (team__name -> obj.team.name)."""
+    value = obj
+    for part in column.split("__"):
+        if value is None:
+            return None
+        value = getattr(value, part, None)
+    return value
 
 
 def _username(user_id: Any) -> str | None:
