@@ -28,7 +28,7 @@ def on_conversation_event(event: Event) -> None:
     from ecrm.conversations.models import Conversation
 
     from . import tasks
-    from .services import mark_responded, sync_manual_assignment, touch_activity
+    from .services import mark_responded, refresh_item, sync_manual_assignment, touch_activity
 
     conv_id = event.subject_id
     if conv_id is None:
@@ -59,6 +59,8 @@ def on_conversation_event(event: Event) -> None:
             return  # routing's own assignment
         if event.actor_id:
             touch_activity(event.actor_id)
+        if "team" in (event.data.get("changes") or {}):
+            refresh_item(kind=WorkKind.CONVERSATION, object_id=conv_id)
         sync_manual_assignment(kind=WorkKind.CONVERSATION, object_id=conv_id)
         callback_id = _callback_of(conv_id)
         if callback_id:
@@ -67,7 +69,7 @@ def on_conversation_event(event: Event) -> None:
 
 def on_ticket_event(event: Event) -> None:
     from . import tasks
-    from .services import mark_responded, sync_manual_assignment, touch_activity
+    from .services import mark_responded, refresh_item, sync_manual_assignment, touch_activity
 
     ticket_id = event.subject_id
     if ticket_id is None:
@@ -88,7 +90,10 @@ def on_ticket_event(event: Event) -> None:
             touch_activity(event.actor_id)
             # the holder working on the ticket (status, fields) counts as a reply
             mark_responded(kind=WorkKind.TICKET, object_id=ticket_id, agent_id=event.actor_id)
-        if "assignee_id" in (event.data.get("changes") or {}):
+        changed = event.data.get("changes") or {}
+        if {"team_id", "priority", "type", "first_response_due", "resolution_due"} & set(changed):
+            refresh_item(kind=WorkKind.TICKET, object_id=ticket_id)
+        if "assignee_id" in changed:
             sync_manual_assignment(kind=WorkKind.TICKET, object_id=ticket_id)
 
 

@@ -1,7 +1,7 @@
 """Writes of routing, one module per use case: agent profiles and presence, queues and settings,
 work items (enqueue/complete), the batch solve and failover. Import from here."""
 
-from .items import complete, enqueue, enqueue_for_object, sync_manual_assignment
+from .items import complete, enqueue, enqueue_for_object, refresh_item, sync_manual_assignment
 from .profiles import (
     do_set_presence,
     do_update_profile,
@@ -38,6 +38,7 @@ __all__ = [
     "mark_responded",
     "parse_skills",
     "reconcile_done",
+    "refresh_item",
     "release_agent",
     "route_once",
     "sync_manual_assignment",

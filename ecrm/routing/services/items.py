@@ -292,6 +292,45 @@ def sync_manual_assignment(*, kind: str, object_id: int) -> WorkItem | None:
     return item
 
 
+def refresh_item(*, kind: str, object_id: int, now: dt.datetime | None = None) -> WorkItem | None:
+    """The object changed while its item is open (moved to another team, priority or type changed):
+    recompute team, queue, priority, SLA due time and preferred skills, so the next solve looks for
+    the right people."""
+    now = now or timezone.now()
+    obj = load_object(kind, object_id)
+    if obj is None:
+        return None
+    facts = facts_of(kind, obj)
+    with transaction.atomic():
+        item = (
+            WorkItem.objects.select_for_update()
+            .filter(kind=kind, object_id=object_id)
+            .exclude(status=WorkStatus.DONE)
+            .first()
+        )
+        if item is None:
+            return None
+        queue = pick_queue(facts.channel, facts.team_id)
+        lang = next((k for k in item.skills if k.startswith("lang:")), None)
+        skills = {**({lang: item.skills[lang]} if lang else {}), **(queue.required_skills if queue else {})}
+        preferred = {k: v for k, v in item.preferred.items() if k.startswith("cat:")} | facts.preferred
+        sla_due = facts.sla_due_at
+        if sla_due is None:
+            sla_due = item.sla_due_at if item.queue_id == (queue.pk if queue else None) else (
+                item.enqueued_at + dt.timedelta(minutes=queue.sla_minutes) if queue else None
+            )  # fmt: skip
+        item.team_id = facts.team_id
+        item.queue = queue
+        item.skills = skills
+        item.preferred = preferred
+        item.priority = (queue.priority if queue else 0) * 10 + facts.priority
+        item.sla_due_at = sla_due
+        item.save(
+            update_fields=["team", "queue", "skills", "preferred", "priority", "sla_due_at", "updated_at"]
+        )
+    return item
+
+
 def complete(*, kind: str, object_id: int, now: dt.datetime | None = None) -> WorkItem | None:
     """The conversation was resolved, the ticket solved or closed, the callback made: the item is done
     and its assignment ends as completed (the agent's slot frees up)."""

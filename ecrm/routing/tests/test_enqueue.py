@@ -154,3 +154,25 @@ def test_a_ticket_nobody_can_take_waits(django_capture_on_commit_callbacks):
         ticket = do_create_ticket(actor=None, customer=cust, subject="Hallo", team=f.team("Service EN"))
     assert WorkItem.objects.get(kind="ticket", object_id=ticket.pk).status == WorkStatus.WAITING
     assert Ticket.objects.get(pk=ticket.pk).assignee_id is None
+
+
+def test_a_waiting_ticket_moved_to_another_team_goes_to_that_team(django_capture_on_commit_callbacks, cast):
+    en = f.agent("en_team", teams=("Service EN",), skills={"lang:en": 3}, presence="offline")
+    cust = Customer.objects.create(display_name="Emily", locale="en")
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = do_create_ticket(actor=None, customer=cust, subject="Where?", team=f.team("Service CN"),
+                                  priority="normal")  # fmt: skip
+    item = WorkItem.objects.get(kind="ticket", object_id=ticket.pk)
+    assert (item.team_id, item.status, item.priority) == (f.team("Service CN").pk, WorkStatus.WAITING, 1)
+    from ecrm.routing.models import AgentProfile
+
+    AgentProfile.objects.filter(user=en).update(presence="online")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_update_ticket(ticket=ticket, actor=cast["manager"], changes={"team": f.team("Service EN"),
+                                                                         "priority": "urgent"})  # fmt: skip
+    item.refresh_from_db()
+    assert (item.team_id, item.priority) == (f.team("Service EN").pk, 3)
+    from ecrm.routing.services import route_once
+
+    assert route_once().assigned == 1
+    assert Ticket.objects.get(pk=ticket.pk).assignee_id == en.pk
