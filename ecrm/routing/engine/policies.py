@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.sparse import coo_matrix
 
-from .scoring import BatchTerms, batch_terms, explain, is_feasible, load_factor
+from .scoring import BatchTerms, batch_terms, explain, is_feasible
 from .types import POLICIES, AgentSpec, Decision, ItemSpec, Weights
 
 
@@ -144,15 +144,15 @@ def _pick_method(n_items: int, n_slots: int) -> str:
 def _slots(
     channel: str, agents: list[AgentSpec], n_items: int, weights: Weights
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(agent index, weighted load term) per free slot; an agent never needs more slots than items."""
-    slot_agent: list[int] = []
-    slot_score: list[float] = []
-    for a, agent in enumerate(agents):
-        load, capacity = agent.load.get(channel, 0), agent.capacity[channel]
-        for k in range(min(agent.free(channel), n_items)):
-            slot_agent.append(a)
-            slot_score.append(weights.load * load_factor(load + k, capacity))
-    return np.asarray(slot_agent, dtype=np.intp), np.asarray(slot_score)
+    """(agent index, weighted load term) per free slot, agent by agent in order, slot k of an agent
+    scored with load + k; an agent never needs more slots than there are items."""
+    load = np.array([agent.load.get(channel, 0) for agent in agents])
+    capacity = np.array([agent.capacity.get(channel, 0) for agent in agents])
+    count = np.minimum(np.maximum(capacity - load, 0), n_items)
+    slot_agent = np.repeat(np.arange(len(agents), dtype=np.intp), count)
+    k = np.arange(len(slot_agent)) - np.repeat(np.cumsum(count) - count, count)
+    slot_score = weights.load * (1.0 - (load[slot_agent] + k) / capacity[slot_agent])
+    return slot_agent, slot_score
 
 
 def _solve_assignment(
