@@ -192,6 +192,7 @@ class RoutingSettings(models.Model):
     weight_value = models.FloatField(_("customer value"), default=1.0)
     weight_affinity = models.FloatField(_("affinity (last agent)"), default=1.0)
     weight_wait = models.FloatField(_("time waiting"), default=1.0)
+    weight_priority = models.FloatField(_("queue priority"), default=1.0)
     no_response_minutes = models.PositiveIntegerField(
         _("requeue when unanswered after (minutes)"), default=10
     )
@@ -211,7 +212,7 @@ class RoutingSettings(models.Model):
     def __str__(self) -> str:
         return "routing settings"
 
-    WEIGHT_FIELDS = ("skill", "load", "urgency", "value", "affinity", "wait")
+    WEIGHT_FIELDS = ("skill", "load", "urgency", "value", "affinity", "wait", "priority")
 
     def weights_dict(self) -> dict[str, float]:
         return {name: float(getattr(self, f"weight_{name}")) for name in self.WEIGHT_FIELDS}
