@@ -155,6 +155,12 @@ def run_analytics(
     run.finished_at = timezone.now()
     run.progress = 100
     run.stage = run.get_status_display()
+    previous = (
+        ModelRun.objects.filter(kind=run.kind, is_current=True)
+        .exclude(pk=run.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
     with transaction.atomic():
         if run.status == RunStatus.SUCCEEDED:
             ModelRun.objects.filter(kind=run.kind, is_current=True).exclude(pk=run.pk).update(
@@ -163,6 +169,7 @@ def run_analytics(
             run.is_current = True
         run.save()
     if run.status == RunStatus.SUCCEEDED:
+        emit_score_changes(run, previous)
         purge_old_scores(kind=run.kind)
     return run
 
@@ -264,6 +271,43 @@ def _store_scores(run: ModelRun, scores: pd.DataFrame, *, currency: str, compute
                 marks = ", ".join(["%s"] * len(SCORE_COLUMNS))
                 cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", chunk)  # noqa: S608
         _progress(run, 75 + int(24 * min(1.0, (begin + size) / max(n, 1))), "storing scores")
+
+
+SCORE_CHANGE_BATCH = 1000
+
+
+def emit_score_changes(run: ModelRun, previous_id: int | None) -> int:
+    """`customer.score_changed` for each customer whose RFM segment, churn tier or CLV band differs
+    between the previous current run and `run`. One join finds them (set-based, nothing per row of a
+    million); nothing is read when nobody listens, and customers new in this run are not "changes"."""
+    from ecrm.core import events
+
+    if previous_id is None or not events.has_subscribers("customer.score_changed"):
+        return 0
+    table = connection.ops.quote_name(CustomerScore._meta.db_table)
+    sql = (
+        f"SELECT n.customer_id, o.rfm_segment, n.rfm_segment, o.churn_band, n.churn_band, o.clv_band, n.clv_band "  # noqa: S608
+        f"FROM {table} n JOIN {table} o ON o.customer_id = n.customer_id AND o.run_id = %s "
+        f"WHERE n.run_id = %s AND (n.rfm_segment <> o.rfm_segment OR n.churn_band <> o.churn_band "
+        f"OR n.clv_band <> o.clv_band) ORDER BY n.customer_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [previous_id, run.pk])
+        rows = cursor.fetchall()
+    for begin in range(0, len(rows), SCORE_CHANGE_BATCH):
+        with transaction.atomic():  # published when each batch commits
+            for cid, old_seg, new_seg, old_churn, new_churn, old_clv, new_clv in rows[
+                begin : begin + SCORE_CHANGE_BATCH
+            ]:
+                changes = {
+                    k: [old, new]
+                    for k, old, new in (("segment", old_seg, new_seg), ("churn_band", old_churn, new_churn),
+                                        ("clv_band", old_clv, new_clv))
+                    if old != new
+                }  # fmt: skip
+                events.emit("customer.score_changed", subject_type="customer", subject_id=cid,
+                            data={"changes": changes, "run": run.pk})  # fmt: skip
+    return len(rows)
 
 
 def purge_old_scores(*, kind: str = "customer_models") -> int:
