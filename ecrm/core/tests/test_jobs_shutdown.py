@@ -50,7 +50,9 @@ def _serve_and_stop(
 
 
 def _claim(inst: Instance, number: int) -> tuple[str, int, int]:
-    rows = inst.query("SELECT state, attempt, recoveries, args FROM core_jobclaim")
+    rows = inst.query(
+        "SELECT state, attempt, recoveries, args FROM core_jobclaim WHERE task_name LIKE '%jobapp%'"
+    )
     matching = [r[:3] for r in rows if str(r[3]).startswith(f"[{number},")]
     assert len(matching) == 1
     return matching[0]
