@@ -145,6 +145,29 @@ def test_capacity_and_skill_limits_are_never_exceeded_on_random_instances():
         assert total(results["optimal"]) >= total(greedy_first_come(items, agents)) - 1e-6
 
 
+def test_the_flow_solver_falls_back_to_linprog_without_the_highs_binding(monkeypatch):
+    import sys
+
+    rng = np.random.default_rng(11)
+    items, agents = random_instance(rng, 40, 10)
+    direct = solve(items, agents, method="flow")
+    import scipy.optimize._highspy as highspy
+
+    import ecrm.routing.engine.policies as policies
+
+    # the private binding gone (as if scipy moved it): the import fails, linprog takes over
+    monkeypatch.delattr(highspy, "_core")
+    monkeypatch.setitem(sys.modules, "scipy.optimize._highspy._core", None)
+    calls = []
+    real_linprog = policies.linprog
+    monkeypatch.setattr(policies, "linprog", lambda *a, **k: calls.append(1) or real_linprog(*a, **k))
+    fallback = solve(items, agents, method="flow")
+    assert calls == [1]
+    assert len(direct) > 5
+    assert total(fallback) == pytest.approx(total(direct), abs=1e-6)
+    check_limits(items, agents, fallback)
+
+
 def brute_force_best(items, agents, weights):
     """Try every way to give each item an agent or nobody (tiny instances only)."""
     best = 0.0
