@@ -8,8 +8,9 @@ from ecrm.core.tasks import ecrm_periodic_task, ecrm_task
 
 
 # No Huey retries: a delivery's own backoff schedule (next_attempt_at) is the retry mechanism, and the
-# attempt claims the row first, so running this twice for one delivery sends it once.
-@ecrm_task(retries=0)
+# attempt claims the row first, so running this twice for one delivery sends it once. atomic=False: the
+# claim (lease) must commit before the HTTP call, and no database transaction may span a network call.
+@ecrm_task(retries=0, atomic=False)
 def deliver(delivery_id: int, manual: bool = False) -> str | None:
     from .services import attempt_delivery
 
@@ -17,7 +18,7 @@ def deliver(delivery_id: int, manual: bool = False) -> str | None:
     return delivery.status if delivery else None
 
 
-@ecrm_task(retries=0)
+@ecrm_task(retries=0, atomic=False)
 def deliver_many(delivery_ids: list[int]) -> int:
     """The deliveries of one event, in turn (a slow receiver delays the others by at most its timeout)."""
     from .services import attempt_delivery
