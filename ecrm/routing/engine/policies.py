@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.sparse import coo_matrix, csc_matrix
 
-from .scoring import BatchTerms, batch_terms, explain, is_feasible
+from .scoring import BatchTerms, batch_terms, explain, is_feasible, reasons_for_skills
 from .types import POLICIES, AgentSpec, Decision, ItemSpec, Weights
 
 
@@ -114,16 +114,22 @@ def _optimal(
     for (channel_items, open_agents, terms, _, _), pairs in zip(blocks, all_pairs, strict=True):
         # explain in slot order per agent so each reason shows the load the item really gets
         given: dict[int, int] = defaultdict(int)
+        skill_words: dict[tuple[int, int], list[str]] = {}  # per (item type, agent)
+        item_type = terms.item_type.tolist()
         for i, a in pairs:
-            agent = open_agents[a]
+            agent, item, t = open_agents[a], channel_items[i], item_type[i]
+            words = skill_words.get((t, a))
+            if words is None:
+                words = skill_words[t, a] = reasons_for_skills(item, agent)
             decisions.append(
                 explain(
-                    channel_items[i],
+                    item,
                     agent,
                     weights,
                     policy="optimal",
                     extra_load=given[agent.id],
-                    skill=terms.skill[terms.item_type[i], a],
+                    skill=terms.skill[t, a],
+                    skill_reasons=words,
                 )
             )
             given[agent.id] += 1

@@ -98,10 +98,12 @@ def explain(
     policy: str,
     extra_load: int = 0,
     skill: float | None = None,
+    skill_reasons: list[str] | None = None,
 ) -> Decision:
     """The decision to give `item` to `agent` when `extra_load` more items of its channel were already
     given to the agent in this batch: the weighted factors, the total score and the reasons.
-    `skill` is the weighted skill factor when the caller has it already (the batch solve)."""
+    `skill` (the weighted skill factor) and `skill_reasons` (`reasons_for_skills`) may be passed
+    when the caller has them already: the batch solve computes them once per item type and agent."""
     channel = item.channel
     load = agent.load.get(channel, 0) + extra_load
     capacity = agent.capacity.get(channel, 0)
@@ -125,7 +127,7 @@ def explain(
         agent_id=agent.id,
         score=round(BASE + sum(factors.values()), 6),
         factors=factors,
-        reasons=reasons(item, agent, load=load, capacity=capacity),
+        reasons=reasons(item, agent, load=load, capacity=capacity, skill_reasons=skill_reasons),
         policy=policy,
     )
 
@@ -147,15 +149,14 @@ def _minutes(seconds: float) -> str:
     return f"{math.floor(minutes)} min"
 
 
-def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> list[str]:
-    """Short plain-English fragments, built from data, in a fixed order: languages, other skills
-    (required before preferred), load, affinity, customer value, SLA, wait, priority. Only factors
-    that apply are mentioned."""
+def reasons_for_skills(item: ItemSpec, agent: AgentSpec) -> list[str]:
+    """The skill part of the reasons: languages first, then the other skills (required before
+    preferred), each the agent has."""
     out: list[str] = []
     levels = agent.skills
     keys = list(item.skills)
     keys += [k for k in item.preferred if k not in item.skills]
-    for key in keys:  # languages first
+    for key in keys:
         if key.startswith("lang:") and levels.get(key, 0) > 0:
             out.append("speaks " + key[5:].replace("_", " "))
     for key in keys:
@@ -163,6 +164,15 @@ def reasons(item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int) -> li
             level = levels.get(key, 0)
             if level > 0:
                 out.append(_skill_reason(key, level))
+    return out
+
+
+def reasons(
+    item: ItemSpec, agent: AgentSpec, *, load: int, capacity: int, skill_reasons: list[str] | None = None
+) -> list[str]:
+    """Short plain-English fragments, built from data, in a fixed order: languages, other skills,
+    load, affinity, customer value, SLA, wait, priority. Only factors that apply are mentioned."""
+    out = list(skill_reasons) if skill_reasons is not None else reasons_for_skills(item, agent)
     out.append(f"{load + 1} of {capacity} {CHANNEL_NOUNS.get(item.channel) or item.channel + ' items'}")
     if item.last_agent_id is not None and item.last_agent_id == agent.id:
         out.append("helped this customer before")
