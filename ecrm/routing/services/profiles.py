@@ -23,7 +23,14 @@ DASHBOARD_GROUP = "routing.dashboard"
 
 
 def ensure_profile(user: User) -> AgentProfile:
-    profile, _ = AgentProfile.objects.get_or_create(user=user, defaults={"capacity": dict(DEFAULT_CAPACITY)})
+    """The user's profile, created on first use with the default capacity and, as a start, their
+    console language as a skill (languages are a hard requirement: with none, nothing can be routed
+    to them until a manager sets their skills)."""
+    lang = (user.language or "").split("-")[0].lower()
+    skills = {f"lang:{lang}": 3} if SKILL_RE.match(f"lang:{lang}") else {}
+    profile, _ = AgentProfile.objects.get_or_create(
+        user=user, defaults={"capacity": dict(DEFAULT_CAPACITY), "skills": skills}
+    )
     return profile
 
 

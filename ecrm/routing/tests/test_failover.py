@@ -177,3 +177,12 @@ def test_the_periodic_tick_solves_and_schedules_solves_every_15_seconds():
     enqueue(kind="conversation", object_id=f.incoming("hello again").pk)  # no free slot: it waits
     assert routing_tick.call_local() == 0
     assert HUEY.scheduled_count() - before == 3
+
+
+def test_first_presence_creates_a_profile_with_the_console_language_as_a_skill():
+    from ecrm.core.models import User
+
+    newcomer = User.objects.create(username="newcomer", role="agent", language="zh-hans")
+    do_set_presence(actor=newcomer, user=newcomer, presence="online")
+    p = AgentProfile.objects.get(user=newcomer)
+    assert (p.presence, p.skills, p.capacity["chat"]) == ("online", {"lang:zh": 3}, 3)
