@@ -315,11 +315,15 @@ def attempt_delivery(delivery_id: int, *, manual: bool = False, now=None) -> Del
     due (sent, given up, claimed by another worker, endpoint disabled) is left alone; returns None.
     `now` lets tests and the sweep say what time it is (a retry is due when next_attempt_at <= now)."""
     now = now or timezone.now()
+    if not Delivery.objects.filter(pk=delivery_id, endpoint__is_active=True).exists():
+        return None
+    # The claim filters on the delivery's own columns only: a join here would make Django write
+    # `WHERE id IN (subquery)`, and PostgreSQL does not re-check a subquery's conditions on the row
+    # version it waited for, so two racing workers would both "claim" it (the concurrency test saw that).
     claimed = Delivery.objects.filter(
         pk=delivery_id,
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED],
         next_attempt_at__lte=now,
-        endpoint__is_active=True,
     ).update(next_attempt_at=now + LEASE, updated_at=now)
     if not claimed:
         return None
