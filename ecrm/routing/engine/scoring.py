@@ -223,25 +223,32 @@ def batch_terms(items: list[ItemSpec], agents: list[AgentSpec], weights: Weights
     agent_index = {agent.id: a for a, agent in enumerate(agents)}
     type_of: dict[tuple, int] = {}
     examples: list[ItemSpec] = []
-    n = len(items)
-    item_type = np.empty(n, dtype=np.intp)
-    urgency = np.empty(n)
-    value = np.empty(n)
-    wait = np.empty(n)
-    priority = np.empty(n)
-    aff_item: list[int] = []
-    aff_agent: list[int] = []
-    for i, item in enumerate(items):
-        key = (tuple(sorted(item.skills.items())), tuple(sorted(item.preferred)))
+    types: list[int] = []
+    for item in items:
+        skills, preferred = item.skills, item.preferred
+        key = (
+            tuple(sorted(skills.items())) if len(skills) > 1 else tuple(skills.items()),
+            tuple(sorted(preferred)) if len(preferred) > 1 else tuple(preferred),
+        )
         t = type_of.get(key)
         if t is None:
             t = type_of[key] = len(examples)
             examples.append(item)
-        item_type[i] = t
-        urgency[i] = urgency_factor(item.sla_seconds_left)
-        value[i] = item.value
-        wait[i] = max(0.0, item.waited_seconds)
-        priority[i] = max(0, item.priority)
+        types.append(t)
+    item_type = np.array(types, dtype=np.intp)
+    sla = np.array(
+        [np.nan if it.sla_seconds_left is None else it.sla_seconds_left for it in items], dtype=float
+    )
+    value = np.array([it.value for it in items], dtype=float)
+    wait = np.maximum(np.array([it.waited_seconds for it in items], dtype=float), 0.0)
+    priority = np.maximum(np.array([it.priority for it in items], dtype=float), 0.0)
+    with np.errstate(invalid="ignore"):
+        urgency = np.where(
+            np.isnan(sla), 0.0, np.where(sla <= 0, 1.0, 1.0 / (1.0 + np.maximum(sla, 0) / URGENCY_SCALE))
+        )
+    aff_item: list[int] = []
+    aff_agent: list[int] = []
+    for i, item in enumerate(items):
         if item.last_agent_id is not None:
             a = agent_index.get(item.last_agent_id)
             if a is not None:
