@@ -1,0 +1,83 @@
+"""The rule editor in a real browser (Debian Chromium via Playwright) against a live server: an admin
+builds a rule from form rows (a field choice re-renders its row over htmx, rows and groups are added
+without typing JSON), runs a dry run, saves, and the rule works. Elements are found by name and id,
+never by their (translated) text."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ecrm.core.demo import DEMO_PASSWORD, ensure_demo_users
+from ecrm.service.services import do_create_ticket
+from ecrm.workflows.models import Rule
+
+from .factories import customer
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_build_dry_run_and_save_a_rule_in_the_editor(live_server, chromium):
+    users = {u.username: u for u in ensure_demo_users()}
+    buyer = customer()
+    urgent = do_create_ticket(actor=users["agent_li"], customer=buyer, subject="Broken", priority="urgent")
+    do_create_ticket(actor=users["agent_li"], customer=buyer, subject="Calm", priority="low")
+
+    page = chromium.new_page(viewport={"width": 1360, "height": 1000}, locale="zh-CN")
+    page.set_default_timeout(10_000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_selector(".topbar")
+    page.goto(f"{live_server.url}/workflows/new/")
+    page.fill("#rule-name", "Urgent to service")
+    page.select_option("#triggers", ["ticket.created"])
+    # choosing the field re-renders the row: the value becomes a select of priorities
+    page.select_option("select[name=c-0-field]", "ticket.priority")
+    page.wait_for_selector("select[name=c-0-value] option[value=urgent]", state="attached")
+    page.select_option("select[name=c-0-op]", "in")
+    page.wait_for_selector("input[name=c-0-value]")
+    page.fill("input[name=c-0-value]", "high, urgent")
+    # a second row, added over htmx
+    page.click("#conditions button[data-action=add-condition]")
+    page.wait_for_selector("select[name=c-1-field]")
+    page.select_option("select[name=c-1-field]", "ticket.subject")
+    page.wait_for_selector("select[name=c-1-op] option[value=contains]", state="attached")
+    page.select_option("select[name=c-1-op]", "contains")
+    page.fill("input[name=c-1-value]", "broken")
+    # the default action row is "notify a team"
+    page.select_option("select[name=a-0-team]", "Service CN")
+    page.fill("input[name=a-0-message]", "Urgent {{ ticket.reference }}")
+    page.click("#dry-run-button")
+    page.wait_for_selector("#dry-run-result")
+    result = page.wait_for_selector("#dry-run-result p[data-matched]")
+    assert result.get_attribute("data-matched") == "1" and result.get_attribute("data-checked") == "2"
+    assert page.locator(f"[data-subject='ticket:{urgent.pk}']").count() == 1
+    page.click("#save-rule")
+    page.wait_for_selector("#rules")
+    rule = Rule.objects.get()
+    assert rule.conditions == {"all": [
+        {"field": "ticket.priority", "op": "in", "value": ["high", "urgent"]},
+        {"field": "ticket.subject", "op": "contains", "value": "broken"},
+    ]}  # fmt: skip
+    assert rule.actions == [
+        {"type": "notify_team", "team": "Service CN", "message": "Urgent {{ ticket.reference }}"}
+    ]
+    assert page.locator(f"tr[data-rule='{rule.pk}']").count() == 1
