@@ -73,7 +73,7 @@ def reasons(details: dict[str, Any]) -> list[str]:
 
 def sentence(assignment: Assignment) -> str:
     details = assignment.details or {}
-    name = details.get("agent_name") or str(assignment.agent)
+    name = details.get("agent_name") or assignment.agent.get_full_name() or assignment.agent.get_username()
     if assignment.policy == "manual":
         return _("Assigned to %(name)s by hand.") % {"name": name}
     parts = reasons(details) or list(assignment.reasons)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -212,7 +213,9 @@ def route_once(*, now: dt.datetime | None = None) -> RouteResult:
             item = item_rows[decision.item_id]
             agent = users[decision.agent_id]
             spec = agent_of[decision.agent_id]
-            load_before = spec.load.get(item.channel, 0) + given[(agent.pk, item.channel)]
+            load_before = _engine_slot(decision)
+            if load_before is None:
+                load_before = spec.load.get(item.channel, 0) + given[(agent.pk, item.channel)]
             details = _details(item, spec_of[item.pk], spec, load_before, now)
             assignment = _apply(item, agent, decision, details, now)
             if assignment is None:
@@ -234,6 +237,19 @@ def _finish(settings: RoutingSettings, now: dt.datetime, started: float, result:
     if result.assigned:
         payload = {"type": "routing.solved", "assigned": result.assigned, "waiting": result.waiting}
         transaction.on_commit(lambda: publish(DASHBOARD_GROUP, payload))
+
+
+SLOT_REASON = re.compile(r"^(\d+) of (\d+) ")
+
+
+def _engine_slot(decision) -> int | None:
+    """The agent's load before this item as the engine counted it (which capacity slot it filled;
+    its reason reads "3 of 10 tickets"), so the explanation matches the load factor."""
+    for reason in decision.reasons:
+        m = SLOT_REASON.match(reason)
+        if m:
+            return int(m.group(1)) - 1
+    return None
 
 
 def _details(item: WorkItem, ispec, aspec, load_before: int, now: dt.datetime) -> dict[str, Any]:

@@ -130,3 +130,15 @@ def test_urgent_item_wins_the_last_slot():
     asg = Assignment.objects.get()
     assert asg.details["sla_minutes"] < 0
     assert asg.factors["urgency"] > 0
+
+
+def test_the_explained_load_matches_the_slot_the_engine_filled():
+    agent = f.agent("slots", skills={"lang:en": 3}, capacity={"chat": 3})
+    _waiting_conversations(["hello a", "hello b", "hello c"])
+    assert route_once().assigned == 3
+    loads = sorted(a.details["load"] for a in Assignment.objects.filter(agent=agent))
+    assert loads == [1, 2, 3]
+    for a in Assignment.objects.filter(agent=agent):
+        assert f"{a.details['load']} of 3 chats" in a.reasons
+        # the load factor is the free share before taking it: 1 - (load - 1) / 3, times the weight 1
+        assert a.factors["load"] == pytest.approx(1 - (a.details["load"] - 1) / 3, abs=1e-5)
