@@ -138,7 +138,7 @@ if REDIS_URL:
     }
 else:
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        "huey_class": "ecrm.core.queue.EcrmSqliteHuey",
         "name": "ecrm",
         "filename": os.environ.get("HUEY_SQLITE_PATH", str(VAR_DIR / "tasks.sqlite3")),
         "immediate": False,
