@@ -239,7 +239,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
     services.do_complete_task(actor=request.user, task=services.get_task(task_id))
-    return redirect(request.POST.get("next") or "workflows:tasks")
+    return redirect("workflows:tasks")
 
 
 @console_view()
