@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+from huey.contrib.djhuey import db_task
+
 from ecrm.core.tasks import ecrm_task
 
 
@@ -17,6 +19,16 @@ def mark(number: int, seconds: float = 0.1, log: str = "") -> int:
     if log:
         with open(log, "a") as fh:
             fh.write(f"{number}\n")
+    JobMark.objects.create(number=number, pid=os.getpid())
+    time.sleep(seconds)
+    return number
+
+
+@db_task()
+def mark_plain(number: int, seconds: float = 0.0) -> int:
+    """The same job as a plain Huey task, without the ledger: the baseline bench/recovery.py compares with."""
+    from .models import JobMark
+
     JobMark.objects.create(number=number, pid=os.getpid())
     time.sleep(seconds)
     return number
