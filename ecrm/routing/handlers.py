@@ -6,7 +6,7 @@ from __future__ import annotations
 from ecrm.core import events
 from ecrm.core.events import Event
 
-from .models import WorkKind
+from .models import WorkItem, WorkKind, WorkStatus
 
 
 def _new_value(event: Event, key: str):
@@ -38,10 +38,20 @@ def on_conversation_event(event: Event) -> None:
         if event.data.get("channel") != "callback":
             tasks.enqueue_task(WorkKind.CONVERSATION, conv_id)
     elif event.name == "message.received":
-        if event.data.get("new_conversation") or event.data.get("channel") == "callback":
+        if (
+            event.data.get("new_conversation")
+            or event.data.get("channel") == "callback"
+            or event.data.get("auto")
+        ):
             return
-        # a customer writing again on an unassigned (or reopened) conversation waits for an agent
-        if Conversation.objects.filter(pk=conv_id, assignee__isnull=True, status="open").exists():
+        # a customer writing again on a conversation routing does not hold (reopened, or from before
+        # routing) puts it in: unassigned it waits for an agent; assigned it counts in its holder's load
+        if (
+            Conversation.objects.filter(pk=conv_id, status="open").exists()
+            and not WorkItem.objects.filter(kind=WorkKind.CONVERSATION, object_id=conv_id)
+            .exclude(status=WorkStatus.DONE)
+            .exists()
+        ):
             tasks.enqueue_task(WorkKind.CONVERSATION, conv_id)
     elif event.name == "message.sent":
         author = event.data.get("author")

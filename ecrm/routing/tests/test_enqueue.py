@@ -176,3 +176,21 @@ def test_a_waiting_ticket_moved_to_another_team_goes_to_that_team(django_capture
 
     assert route_once().assigned == 1
     assert Ticket.objects.get(pk=ticket.pk).assignee_id == en.pk
+
+
+def test_a_reopened_conversation_comes_back_into_routing(django_capture_on_commit_callbacks):
+    from ecrm.conversations.services import Inbound, do_set_status, receive_inbound
+
+    agent = f.agent("reopen", skills={"lang:en": 3})
+    with django_capture_on_commit_callbacks(execute=True):
+        conv = f.incoming("hello", email="again@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        do_set_status(conversation=conv, actor=agent, status="resolved")
+    assert WorkItem.objects.get(object_id=conv.pk).status == WorkStatus.DONE
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_inbound(Inbound(inbox=conv.inbox, identities=[("email", "again@example.com")], body_text="one more",
+                                thread_key=conv.thread_key))  # fmt: skip
+    items = list(WorkItem.objects.filter(object_id=conv.pk).order_by("id").values_list("status", flat=True))
+    assert items == ["done", "assigned"]
+    # it is still its agent's conversation: recorded as theirs, counting in their load
+    assert Assignment.objects.filter(ended_at__isnull=True).get().agent_id == agent.pk
