@@ -133,3 +133,19 @@ def test_explanation_panel_on_the_conversation_and_ticket_pages(login, cast):
     assert 'data-factor="skill"' in html
     tpage = client.get(f"/service/{ticket.pk}/").content.decode()
     assert "Assigned to Wei Li: speaks zh, complaint skill 5/5, 1 of 5 tickets" in tpage
+
+
+def test_refused_writes_change_nothing(login, cast):
+    before = RoutingSettings.objects.get_or_create(pk=1)[0].policy
+    agent = login("agent_li")
+    assert agent.post("/routing/settings/", {"policy": "round_robin"}).status_code == 403
+    assert agent.post("/routing/queues/", {"name": "Sneaky", "sla_minutes": "5"}).status_code == 403
+    assert agent.post(f"/routing/agents/{cast['agent_bob'].pk}/", {"skills": "lang:en=5"}).status_code == 403
+    assert RoutingSettings.objects.get().policy == before
+    assert not Queue.objects.exists()
+    assert not AgentProfile.objects.filter(user=cast["agent_bob"]).exists()
+    # an analyst sees nothing of routing either, and has no presence switch
+    analyst = login("analyst")
+    assert analyst.get("/routing/").status_code == 403
+    assert analyst.post("/routing/presence/", {"presence": "online"}).status_code == 403
+    assert not AgentProfile.objects.filter(user=cast["analyst"]).exists()
