@@ -45,6 +45,9 @@ def test_chinese_chat_is_enqueued_with_language_and_routed_to_the_chinese_speake
     asg = Assignment.objects.get(work_item=item)
     assert (asg.agent_id, asg.policy, asg.ended_at) == (zh.pk, "optimal", None)
     assert "speaks zh" in asg.reasons
+    assert not any(
+        r.startswith(f"{item.team_id} skill") for r in asg.reasons
+    )  # team: a constraint, not a reason
     assert asg.details["skills"][0] == ["lang:zh", 4]
     assert (asg.details["load"], asg.details["capacity"], asg.details["channel"]) == (1, 3, "chat")
 
