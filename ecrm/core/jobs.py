@@ -288,10 +288,13 @@ def return_in_flight(task, huey) -> bool:
 
 
 def prune_ledger(*, now: dt.datetime | None = None) -> int:
-    """Forget finished jobs after ECRM_JOB_LEDGER_KEEP_DAYS, and beats of workers gone for a day."""
+    """Forget finished (done or failed) jobs after ECRM_JOB_LEDGER_KEEP_DAYS, and beats of workers gone
+    for a day."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=conf("ECRM_JOB_LEDGER_KEEP_DAYS"))
-    deleted, _ = JobClaim.objects.filter(state=JobState.DONE, queued_at__lt=cutoff).delete()
+    # Failed jobs live on in the dead-letter list (FailedJob); their ledger rows go like done ones.
+    finished = (JobState.DONE, JobState.FAILED)
+    deleted, _ = JobClaim.objects.filter(state__in=finished, queued_at__lt=cutoff).delete()
     WorkerHeartbeat.objects.filter(
         name__startswith=BEAT_PREFIX, beat_at__lt=now - dt.timedelta(days=1)
     ).delete()

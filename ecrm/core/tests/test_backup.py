@@ -123,7 +123,7 @@ def test_sqlite_backup_under_write_load_restores_and_passes_a_smoke_test(tmp_pat
 @pytest.mark.slow
 def test_postgresql_backup_under_write_load_restores_into_an_empty_database(tmp_path):
     (tmp_path / "live").mkdir()
-    inst = Instance(tmp_path / "live", database_url=pg_recreate("h_d"))
+    inst = Instance(tmp_path / "live", database_url=pg_recreate("h_d4"))
     archive, manifest, before, after = _backup_under_load(inst)
     _check_manifest(manifest, "postgresql", before, after)
     assert "db.dump" in manifest["members"]

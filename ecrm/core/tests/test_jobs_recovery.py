@@ -155,6 +155,12 @@ def test_done_jobs_are_pruned_after_the_keep_period(db, settings):
     old = timezone.now() - timezone.timedelta(days=8)
     _running_claim(task_id="old-done", state=JobState.DONE, started_at=old)
     _running_claim(task_id="old-running", started_at=old)
+    _running_claim(task_id="old-failed", state=JobState.FAILED, started_at=old)
+    _running_claim(task_id="old-retrying", state=JobState.RETRYING, started_at=old)
     _running_claim(task_id="new-done", state=JobState.DONE, started_at=timezone.now())
-    assert jobs.prune_ledger() == 1
-    assert sorted(JobClaim.objects.values_list("task_id", flat=True)) == ["new-done", "old-running"]
+    assert jobs.prune_ledger() == 2
+    assert sorted(JobClaim.objects.values_list("task_id", flat=True)) == [
+        "new-done",
+        "old-retrying",
+        "old-running",
+    ]
