@@ -23,6 +23,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
+def rerendered(page, select: str, value: str) -> None:
+    """Choose in a select that re-renders its row over htmx, and wait until the new row is in place."""
+    with page.expect_response(lambda r: "/workflows/editor/" in r.url):
+        page.select_option(select, value)
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 @pytest.fixture
 def chromium():
     from playwright.sync_api import sync_playwright
@@ -50,23 +57,22 @@ def test_build_dry_run_and_save_a_rule_in_the_editor(live_server, chromium):
     page.fill("#rule-name", "Urgent to service")
     page.select_option("#triggers", ["ticket.created"])
     # choosing the field re-renders the row: the value becomes a select of priorities
-    page.select_option("select[name=c-0-field]", "ticket.priority")
-    page.wait_for_selector("select[name=c-0-value] option[value=urgent]", state="attached")
-    page.select_option("select[name=c-0-op]", "in")
-    page.wait_for_selector("input[name=c-0-value]")
+    rerendered(page, "select[name=c-0-field]", "ticket.priority")
+    assert page.locator("select[name=c-0-value] option[value=urgent]").count() == 1
+    rerendered(page, "select[name=c-0-op]", "in")
     page.fill("input[name=c-0-value]", "high, urgent")
     # a second row, added over htmx
     page.click("#conditions button[data-action=add-condition]")
     page.wait_for_selector("select[name=c-1-field]")
-    page.select_option("select[name=c-1-field]", "ticket.subject")
-    page.wait_for_selector("select[name=c-1-op] option[value=contains]", state="attached")
-    page.select_option("select[name=c-1-op]", "contains")
+    rerendered(page, "select[name=c-1-field]", "ticket.subject")
+    rerendered(page, "select[name=c-1-op]", "contains")
     page.fill("input[name=c-1-value]", "broken")
     # the default action row is "notify a team"
     page.select_option("select[name=a-0-team]", "Service CN")
     page.fill("input[name=a-0-message]", "Urgent {{ ticket.reference }}")
     page.click("#dry-run-button")
     page.wait_for_selector("#dry-run-result")
+    assert page.locator("#dry-run-result p[data-matched]").count() == 1, page.inner_html("#dry-run")
     result = page.wait_for_selector("#dry-run-result p[data-matched]")
     assert result.get_attribute("data-matched") == "1" and result.get_attribute("data-checked") == "2"
     assert page.locator(f"[data-subject='ticket:{urgent.pk}']").count() == 1
