@@ -30,7 +30,8 @@ from django.template import Context as TemplateContext
 from django.template import Engine, TemplateSyntaxError
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from ecrm.core.consumers import user_group
 from ecrm.core.exceptions import EcrmError
@@ -87,17 +88,17 @@ def _need_team(params: dict, errors: dict, key: str = "team", *, required: bool 
     name = str(params.get(key) or "").strip()
     if not name:
         if required:
-            errors[key] = "choose a team"
+            errors[key] = _("choose a team")
         return ""
     if _team(name) is None:
-        errors[key] = f"no team named {name!r}"
+        errors[key] = _("no team named %(name)r") % {"name": name}
     return name
 
 
 def _need_user(params: dict, errors: dict, key: str = "user") -> str:
     name = str(params.get(key) or "").strip()
     if name and _user(name) is None:
-        errors[key] = f"no active user named {name!r}"
+        errors[key] = _("no active user named %(name)r") % {"name": name}
     return name
 
 
@@ -107,15 +108,15 @@ def _template(
     text = str(params.get(key) or "")
     if not text.strip():
         if required:
-            errors[key] = "this field is required"
+            errors[key] = _("this field is required")
         return ""
     if len(text) > limit:
-        errors[key] = f"at most {limit} characters"
+        errors[key] = _("at most %(n)s characters") % {"n": limit}
         return text
     try:
         TEMPLATES.from_string(text)
     except TemplateSyntaxError as exc:
-        errors[key] = f"template syntax error: {exc}"
+        errors[key] = _("template syntax error: %(error)s") % {"error": exc}
     return text
 
 
@@ -325,7 +326,7 @@ def _validate_assign(params: dict, errors: dict) -> dict:
     team = _need_team(params, errors, required=False)
     user = _need_user(params, errors)
     if not team and not user and "team" not in errors:
-        errors["team"] = "choose a team, a person or both"
+        errors["team"] = _("choose a team, a person or both")
     return {"team": team, "user": user}
 
 
@@ -395,7 +396,9 @@ def _validate_set_field(params: dict, errors: dict) -> dict:
     ok = name in SETTABLE or name.startswith(("ticket.custom.", "customer.attributes."))
     definition = resolve_field(name) if ok else None
     if definition is None:
-        errors["field"] = f"{name!r} cannot be set by a rule" if name else "choose a field"
+        errors["field"] = (
+            _("%(name)r cannot be set by a rule") % {"name": name} if name else _("choose a field")
+        )
         return {"field": name, "value": params.get("value")}
     value = params.get("value")
     if value in (None, "") and definition.type in ("ref", "text") and name not in ("ticket.subject",):
@@ -403,7 +406,7 @@ def _validate_set_field(params: dict, errors: dict) -> dict:
     try:
         coerced = _coerce(definition, value)
     except ValueError as exc:
-        errors["value"] = f"must be {exc}" if not str(exc).startswith("no ") else str(exc)
+        errors["value"] = str(exc)
         return {"field": name, "value": value}
     if hasattr(coerced, "isoformat"):
         coerced = coerced.date().isoformat() if definition.type == "datetime" else coerced.isoformat()
@@ -451,12 +454,12 @@ def _run_set_field(params: dict, ctx: Context, rule: Any) -> str:
 def _validate_add_tag(params: dict, errors: dict) -> dict:
     target = str(params.get("target") or "customer")
     if target not in ("customer", "ticket"):
-        errors["target"] = "customer or ticket"
+        errors["target"] = _("customer or ticket")
     tag = " ".join(str(params.get("tag") or "").split())
     if not tag:
-        errors["tag"] = "this field is required"
+        errors["tag"] = _("this field is required")
     elif len(tag) > 64:
-        errors["tag"] = "at most 64 characters"
+        errors["tag"] = _("at most %(n)s characters") % {"n": 64}
     return {"target": target, "tag": tag}
 
 
@@ -493,11 +496,11 @@ def _status_choices(target: str) -> tuple[str, ...]:
 def _validate_change_status(params: dict, errors: dict) -> dict:
     target = str(params.get("target") or "ticket")
     if target not in ("ticket", "order"):
-        errors["target"] = "ticket or order"
+        errors["target"] = _("ticket or order")
         return {"target": target, "status": params.get("status")}
     status = str(params.get("status") or "")
     if status not in _status_choices(target):
-        errors["status"] = f"one of {', '.join(_status_choices(target))}"
+        errors["status"] = _("one of %(choices)s") % {"choices": ", ".join(_status_choices(target))}
     return {"target": target, "status": status}
 
 
@@ -530,10 +533,10 @@ def _validate_send_email(params: dict, errors: dict) -> dict:
         try:
             validate_email(to)
         except ValidationError:
-            errors["to"] = "customer, or an email address"
+            errors["to"] = _("customer, or an email address")
     kind = str(params.get("kind") or "service")
     if kind not in ("service", "marketing"):
-        errors["kind"] = "service or marketing"
+        errors["kind"] = _("service or marketing")
     subject = _template(params, errors, "subject", limit=300)
     body = _template(params, errors, "body")
     return {"to": to, "subject": subject, "body": body, "kind": kind}
@@ -613,13 +616,13 @@ def _validate_task(params: dict, errors: dict) -> dict:
         try:
             parse_duration(due_in)
         except ValueError as exc:
-            errors["due_in"] = f"must be {exc}"
+            errors["due_in"] = str(exc)
     team = _need_team(params, errors, required=False)
     assignee = str(params.get("assignee") or "").strip()
     if assignee and assignee != "subject_assignee":
         _need_user(params, errors, "assignee")
     if not team and not assignee and "team" not in errors:
-        errors["team"] = "give the task a team, a person or both"
+        errors["team"] = _("give the task a team, a person or both")
     return {"title": title, "description": description, "due_in": due_in, "team": team, "assignee": assignee}
 
 
@@ -663,9 +666,9 @@ def _endpoint(name: str):
 def _validate_webhook(params: dict, errors: dict) -> dict:
     name = str(params.get("endpoint") or "").strip()
     if not name:
-        errors["endpoint"] = "choose an endpoint"
+        errors["endpoint"] = _("choose an endpoint")
     elif _endpoint(name) is None:
-        errors["endpoint"] = f"no webhook endpoint named {name!r}"
+        errors["endpoint"] = _("no webhook endpoint named %(name)r") % {"name": name}
     return {"endpoint": name}
 
 
@@ -689,33 +692,33 @@ def _run_webhook(params: dict, ctx: Context, rule: Any) -> str:
 ACTIONS: dict[str, ActionType] = {
     a.type: a
     for a in [
-        ActionType("assign", _("Assign"), (Param("team", _("Team"), "team"), Param("user", _("Person"), "user")),
+        ActionType("assign", _l("Assign"), (Param("team", _l("Team"), "team"), Param("user", _l("Person"), "user")),
                    ("ticket", "conversation"), _validate_assign, _run_assign),
-        ActionType("route", _("Route to the best agent"), (), ("ticket", "conversation"), _validate_route, _run_route),
-        ActionType("set_field", _("Set a field"), (Param("field", _("Field"), "field", True), Param("value", _("Value"))),
+        ActionType("route", _l("Route to the best agent"), (), ("ticket", "conversation"), _validate_route, _run_route),
+        ActionType("set_field", _l("Set a field"), (Param("field", _l("Field"), "field", True), Param("value", _l("Value"))),
                    ("ticket", "conversation", "order", "customer"), _validate_set_field, _run_set_field),
-        ActionType("add_tag", _("Add a tag"),
-                   (Param("target", _("On"), "choice", True, (("customer", _("Customer")), ("ticket", _("Ticket")))),
-                    Param("tag", _("Tag"), "text", True)),
+        ActionType("add_tag", _l("Add a tag"),
+                   (Param("target", _l("On"), "choice", True, (("customer", _l("Customer")), ("ticket", _l("Ticket")))),
+                    Param("tag", _l("Tag"), "text", True)),
                    ("ticket", "conversation", "order", "customer"), _validate_add_tag, _run_add_tag),
-        ActionType("change_status", _("Change status"),
-                   (Param("target", _("Of"), "choice", True, (("ticket", _("Ticket")), ("order", _("Order")))),
-                    Param("status", _("Status"), "text", True)),
+        ActionType("change_status", _l("Change status"),
+                   (Param("target", _l("Of"), "choice", True, (("ticket", _l("Ticket")), ("order", _l("Order")))),
+                    Param("status", _l("Status"), "text", True)),
                    ("ticket", "order"), _validate_change_status, _run_change_status),
-        ActionType("send_email", _("Send an email"),
-                   (Param("to", _("To (customer or an address)"), "text", True),
-                    Param("kind", _("Kind"), "choice", True, (("service", _("Service")), ("marketing", _("Marketing")))),
-                    Param("subject", _("Subject"), "template", True), Param("body", _("Text"), "textarea", True)),
+        ActionType("send_email", _l("Send an email"),
+                   (Param("to", _l("To (customer or an address)"), "text", True),
+                    Param("kind", _l("Kind"), "choice", True, (("service", _l("Service")), ("marketing", _l("Marketing")))),
+                    Param("subject", _l("Subject"), "template", True), Param("body", _l("Text"), "textarea", True)),
                    ("ticket", "conversation", "order", "customer", ""), _validate_send_email, _run_send_email),
-        ActionType("notify_team", _("Notify a team"),
-                   (Param("team", _("Team"), "team", True), Param("message", _("Message"), "template", True)),
+        ActionType("notify_team", _l("Notify a team"),
+                   (Param("team", _l("Team"), "team", True), Param("message", _l("Message"), "template", True)),
                    ("ticket", "conversation", "order", "customer", "callback", ""), _validate_notify, _run_notify),
-        ActionType("create_task", _("Create a task"),
-                   (Param("title", _("Title"), "template", True), Param("description", _("Description"), "textarea"),
-                    Param("due_in", _("Due in (30m, 4h, 2d)"), "duration"), Param("team", _("Team"), "team"),
-                    Param("assignee", _("Person (or subject_assignee)"), "user")),
+        ActionType("create_task", _l("Create a task"),
+                   (Param("title", _l("Title"), "template", True), Param("description", _l("Description"), "textarea"),
+                    Param("due_in", _l("Due in (30m, 4h, 2d)"), "duration"), Param("team", _l("Team"), "team"),
+                    Param("assignee", _l("Person (or subject_assignee)"), "user")),
                    ("ticket", "conversation", "order", "customer", "callback", ""), _validate_task, _run_task),
-        ActionType("webhook", _("Call an outgoing webhook"), (Param("endpoint", _("Endpoint"), "endpoint", True),),
+        ActionType("webhook", _l("Call an outgoing webhook"), (Param("endpoint", _l("Endpoint"), "endpoint", True),),
                    ("ticket", "conversation", "order", "customer", "callback", ""), _validate_webhook, _run_webhook),
     ]
 }  # fmt: skip
@@ -736,7 +739,10 @@ def validate_action(raw: Any, subjects: set[str]) -> tuple[dict, dict[str, str]]
         s or "schedule" for s in subjects if s not in spec.subjects and not (s == "" and "" in spec.subjects)
     )
     if bad and "type" not in errors:
-        errors["type"] = f"{spec.type} cannot act on {', '.join(bad)} events"
+        errors["type"] = _("%(action)s cannot act on %(subjects)s events") % {
+            "action": spec.type,
+            "subjects": ", ".join(bad),
+        }
     return {"type": kind, **clean}, errors
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from .fields import MISSING, OPS_BY_TYPE, Context, Field, ref_name, resolve_field
 
@@ -44,7 +45,7 @@ class ConditionError(Exception):
 def parse_duration(text: Any) -> dt.timedelta:
     m = DURATION.match(str(text or ""))
     if not m:
-        raise ValueError("a duration like 30m, 12h, 3d or 2w")
+        raise ValueError(_("must be a duration like 30m, 12h, 3d or 2w"))
     return dt.timedelta(**{DURATION_UNITS[m.group(2)]: int(m.group(1))})
 
 
@@ -56,7 +57,7 @@ def _as_datetime(value: Any) -> dt.datetime:
     if parsed is None:
         day = parse_date(text)
         if day is None:
-            raise ValueError("a date (2026-12-01) or date and time (2026-12-01T09:00)")
+            raise ValueError(_("must be a date (2026-12-01) or date and time (2026-12-01T09:00)"))
         parsed = dt.datetime.combine(day, dt.time.min)
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
@@ -66,11 +67,11 @@ def _coerce(field: Field, value: Any) -> Any:
     kind = field.type
     if kind == "number":
         if isinstance(value, bool):
-            raise ValueError("a number")
+            raise ValueError(_("must be a number"))
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ValueError("a number") from None
+            raise ValueError(_("must be a number")) from None
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -79,20 +80,23 @@ def _coerce(field: Field, value: Any) -> Any:
             return True
         if text in ("false", "no", "0"):
             return False
-        raise ValueError("true or false")
+        raise ValueError(_("must be true or false"))
     if kind == "datetime":
         return _as_datetime(value)
     if value is None or isinstance(value, dict | list):
-        raise ValueError("a single value")
+        raise ValueError(_("must be a single value"))
     text = str(value).strip()
     if kind == "choice" and field.choices and text not in field.choices:
-        raise ValueError(f"one of {', '.join(field.choices)}")
+        raise ValueError(_("must be one of %(choices)s") % {"choices": ", ".join(field.choices)})
     if kind == "ref" and text:
         from ecrm.core.models import Team, User
 
         model, attr, what = (Team, "name", "team") if field.ref == "team" else (User, "username", "user")
         if not model.objects.filter(**{attr: text}).exists():
-            raise ValueError(f"no {what} named {text!r}")
+            raise ValueError(
+                (_("no team named %(name)r") if what == "team" else _("no user named %(name)r"))
+                % {"name": text}
+            )
     if kind in ("tags",):
         return text.lower()
     if kind == "any":
@@ -120,22 +124,22 @@ def validate_tree(tree: Any, namespaces: tuple[str, ...] | None = None) -> dict:
 
 def _validate(node: Any, path: str, depth: int, namespaces, errors: dict) -> Any:
     if not isinstance(node, dict):
-        errors[path] = "must be a group {all: [...]} / {any: [...]} or a condition {field, op, value}"
+        errors[path] = _("must be a group {all: [...]} / {any: [...]} or a condition {field, op, value}")
         return None
     if not node:
         return {}
     groups = [k for k in ("all", "any") if k in node]
     if groups:
         if len(node) != 1:
-            errors[path] = "a group has exactly one key, all or any"
+            errors[path] = _("a group has exactly one key, all or any")
             return None
         key = groups[0]
         items = node[key]
         if depth >= MAX_DEPTH:
-            errors[path] = f"nested deeper than {MAX_DEPTH} groups"
+            errors[path] = _("nested deeper than %(n)s groups") % {"n": MAX_DEPTH}
             return None
         if not isinstance(items, list):
-            errors[f"{path}.{key}"] = "must be a list"
+            errors[f"{path}.{key}"] = _("must be a list")
             return None
         return {
             key: [
@@ -149,29 +153,31 @@ def _validate(node: Any, path: str, depth: int, namespaces, errors: dict) -> Any
 def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | None:
     extra = set(node) - {"field", "op", "value"}
     if extra:
-        errors[path] = f"unknown keys: {', '.join(sorted(extra))}"
+        errors[path] = _("unknown keys: %(keys)s") % {"keys": ", ".join(sorted(extra))}
         return None
     name = str(node.get("field") or "").strip()
     op = str(node.get("op") or "").strip()
     field = resolve_field(name) if name else None
     if not name:
-        errors[f"{path}.field"] = "choose a field"
+        errors[f"{path}.field"] = _("choose a field")
         return None
     if field is None:
-        errors[f"{path}.field"] = f"unknown field {name!r}"
+        errors[f"{path}.field"] = _("unknown field %(name)r") % {"name": name}
         return None
     namespace = name.split(".", 1)[0]
     if namespaces is not None and namespace not in namespaces:
-        errors[f"{path}.field"] = f"{namespace} fields are not available for this rule's triggers"
+        errors[f"{path}.field"] = _("%(namespace)s fields are not available for this rule's triggers") % {
+            "namespace": namespace
+        }
         return None
     allowed = OPS_BY_TYPE[field.type]
     if op not in allowed:
-        errors[f"{path}.op"] = (
-            f"{op or '(none)'} does not apply to a {field.type} field; use one of {', '.join(allowed)}"
-        )
+        errors[f"{path}.op"] = _("%(op)s does not apply to a %(type)s field; use one of %(ops)s") % {
+            "op": op or "(none)", "type": field.type, "ops": ", ".join(allowed),
+        }  # fmt: skip
         return None
     if op.startswith("changed") and not field.change_keys:
-        errors[f"{path}.op"] = "changes of this field are not reported by events"
+        errors[f"{path}.op"] = _("changes of this field are not reported by events")
         return None
     out = {"field": name, "op": op}
     if op in NO_VALUE_OPS:
@@ -181,7 +187,7 @@ def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | No
         if op in ("in", "not_in"):
             values = _listify(raw)
             if not values:
-                raise PlainError("at least one value")
+                raise PlainError(_("at least one value"))
             coerced = [_coerce(field, v) for v in values]
             out["value"] = [_jsonable(v) for v in coerced]
         elif op in ("within_last", "older_than"):
@@ -190,21 +196,22 @@ def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | No
         elif op == "matches":
             pattern = str(raw or "")
             if not pattern or len(pattern) > MAX_REGEX:
-                raise ValueError(f"a regular expression of 1 to {MAX_REGEX} characters")
+                raise ValueError(
+                    _("must be a regular expression of 1 to %(n)s characters") % {"n": MAX_REGEX}
+                )
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+                raise ValueError(_("not a valid regular expression: %(error)s") % {"error": exc}) from None
             out["value"] = pattern
         elif op in ("gt", "gte", "lt", "lte") and field.type == "any":
             out["value"] = _coerce(Field("number", ""), raw) if _numeric(raw) else _coerce(field, raw)
         else:
             if raw is None or raw == "":
-                raise PlainError("a value is required")
+                raise PlainError(_("a value is required"))
             out["value"] = _jsonable(_coerce(field, raw))
     except ValueError as exc:
-        plain = isinstance(exc, PlainError) or str(exc).startswith(("no ", "not "))
-        errors[f"{path}.value"] = str(exc) if plain else f"must be {exc}"
+        errors[f"{path}.value"] = str(exc)
         return None
     return out
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ecrm.core import events
 from ecrm.core.audit import record_audit
@@ -58,36 +59,38 @@ def clean_rule(data: dict[str, Any], *, rule: Rule | None = None) -> dict[str, A
     errors: dict[str, str] = {}
     unknown = set(data) - set(RULE_FIELDS) - {"position"}
     for key in sorted(unknown):
-        errors[key] = "unknown field"
+        errors[key] = _("unknown field")
     name = " ".join(str(data.get("name") or "").split())
     if not name:
-        errors["name"] = "This field is required."
+        errors["name"] = _("This field is required.")
     elif len(name) > 120:
-        errors["name"] = "At most 120 characters."
+        errors["name"] = _("At most 120 characters.")
     elif Rule.objects.filter(name__iexact=name).exclude(pk=getattr(rule, "pk", None)).exists():
-        errors["name"] = "A rule with this name exists."
+        errors["name"] = _("A rule with this name exists.")
     description = str(data.get("description") or "").strip()[:2000]
     triggers = data.get("triggers")
     if isinstance(triggers, str):
         triggers = [triggers]
     if not isinstance(triggers, list) or not triggers:
-        errors["triggers"] = "Choose at least one trigger."
+        errors["triggers"] = _("Choose at least one trigger.")
         triggers = []
     triggers = list(dict.fromkeys(str(t).strip() for t in triggers))
     known = set(trigger_names())
     for i, t in enumerate(triggers):
         if t not in known:
-            errors[f"triggers.{i}"] = f"unknown trigger {t!r}"
+            errors[f"triggers.{i}"] = _("unknown trigger %(name)r") % {"name": t}
     schedule_subject = str(data.get("schedule_subject") or "").strip()
     try:
         every = int(data.get("schedule_every") or 60)
     except (TypeError, ValueError):
-        every, errors["schedule_every"] = 60, "A number of minutes."
+        every, errors["schedule_every"] = 60, _("A number of minutes.")
     if SCHEDULE in triggers:
         if schedule_subject not in SUBJECT_TYPES:
-            errors["schedule_subject"] = f"A scheduled rule looks at one of: {', '.join(SUBJECT_TYPES)}."
+            errors["schedule_subject"] = _("A scheduled rule looks at one of: %(kinds)s.") % {
+                "kinds": ", ".join(SUBJECT_TYPES)
+            }
         if not 5 <= every <= 10_080:
-            errors["schedule_every"] = "Between 5 minutes and a week (10080)."
+            errors["schedule_every"] = _("Between 5 minutes and a week (10080).")
     else:
         schedule_subject = ""
     subjects = subjects_of([t for t in triggers if t in known], schedule_subject)
@@ -103,9 +106,9 @@ def clean_rule(data: dict[str, Any], *, rule: Rule | None = None) -> dict[str, A
     actions_in = data.get("actions")
     actions: list[dict] = []
     if not isinstance(actions_in, list) or not actions_in:
-        errors["actions"] = "Add at least one action."
+        errors["actions"] = _("Add at least one action.")
     elif len(actions_in) > MAX_ACTIONS:
-        errors["actions"] = f"At most {MAX_ACTIONS} actions."
+        errors["actions"] = _("At most %(n)s actions.") % {"n": MAX_ACTIONS}
     else:
         for i, raw in enumerate(actions_in):
             clean, problems = validate_action(raw, subjects)
@@ -113,7 +116,7 @@ def clean_rule(data: dict[str, Any], *, rule: Rule | None = None) -> dict[str, A
                 errors[f"actions.{i}.{key}"] = message
             actions.append(clean)
     if errors:
-        raise ValidationFailed("The rule is not valid.", fields=errors)
+        raise ValidationFailed(_("The rule is not valid."), fields=errors)
     compile_tree(conditions)  # proves it compiles
     return {
         "name": name,

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ecrm.core.audit import record_audit
 from ecrm.core.exceptions import ValidationFailed
@@ -85,11 +86,13 @@ def parse_yaml(text: str | bytes) -> Any:
             )
         text = text.decode("utf-8", errors="replace")
     if len(text) > MAX_BYTES:
-        raise ValidationFailed("The file is too large.", fields={"file": f"at most {MAX_BYTES // 1024} KiB"})
+        raise ValidationFailed(
+            _("The file is too large."), fields={"file": _("at most %(n)s KiB") % {"n": MAX_BYTES // 1024}}
+        )
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValidationFailed("The file is not valid YAML.", fields={"file": str(exc)[:300]}) from exc
+        raise ValidationFailed(_("The file is not valid YAML."), fields={"file": str(exc)[:300]}) from exc
 
 
 def _rule_data(item: dict[str, Any]) -> dict[str, Any]:
@@ -126,14 +129,18 @@ def import_data(data: Any, *, dry_run: bool = False, actor: Any = None) -> dict[
     if not isinstance(data, dict) or data.get("format") not in (FORMAT, None):
         report["ok"] = False
         report["rules"].append(
-            {"name": "", "action": "invalid", "errors": {"format": f"expected format: {FORMAT}"}}
+            {
+                "name": "",
+                "action": "invalid",
+                "errors": {"format": _("expected format: %(format)s") % {"format": FORMAT}},
+            }
         )
         return report
     items = data.get("rules", [])
     if not isinstance(items, list):
         report["ok"] = False
         report["rules"].append(
-            {"name": "", "action": "invalid", "errors": {"rules": "expected a list of rules"}}
+            {"name": "", "action": "invalid", "errors": {"rules": _("expected a list of rules")}}
         )
         return report
     names = [str(i.get("name", "")).strip().lower() for i in items if isinstance(i, dict)]
@@ -143,11 +150,11 @@ def import_data(data: Any, *, dry_run: bool = False, actor: Any = None) -> dict[
                 entry: dict[str, Any] = {"name": "", "action": "", "errors": {}}
                 report["rules"].append(entry)
                 if not isinstance(item, dict):
-                    entry.update(action="invalid", errors={"": "each rule is a mapping"})
+                    entry.update(action="invalid", errors={"": _("each rule is a mapping")})
                     continue
                 entry["name"] = str(item.get("name", "")).strip()
                 if entry["name"] and names.count(entry["name"].lower()) > 1:
-                    entry.update(action="invalid", errors={"name": "This name appears twice in the file."})
+                    entry.update(action="invalid", errors={"name": _("This name appears twice in the file.")})
                     continue
                 existing = Rule.objects.filter(name__iexact=entry["name"]).first() if entry["name"] else None
                 try:
