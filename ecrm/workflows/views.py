@@ -71,6 +71,9 @@ def rule_list(request: HttpRequest) -> HttpResponse:
 
     rules = list(selectors.rules_for_user(request.user))
     for r in rules:  # counts not yet flushed from this process
+        r.action_labels = [
+            ACTIONS[a["type"]].label if a.get("type") in ACTIONS else a.get("type") for a in r.actions
+        ]
         pending = engine.pending_counts(r.pk)
         r.evaluated_total, r.matched_total = r.evaluated_count + pending[0], r.matched_count + pending[1]
     can_edit = has_perm(request.user, "workflows.configure")
