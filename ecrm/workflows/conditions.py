@@ -26,7 +26,10 @@ from .fields import MISSING, OPS_BY_TYPE, Context, Field, ref_name, resolve_fiel
 Test = Callable[[Context], bool]
 MAX_DEPTH = 6
 MAX_REGEX = 200
-MAX_MATCH_INPUT = 10_000
+MAX_MATCH_INPUT = 2_000
+# A group that repeats a repeated thing ("(a+)+", "(x*)*", "(ab|a)+{2,}"): the shape of catastrophic
+# backtracking. Refused on save; Python's re has no timeout.
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()]*)\)\s*[+*{]")
 NO_VALUE_OPS = ("is_set", "is_empty", "changed")
 DURATION = re.compile(r"^\s*(\d{1,5})\s*([mhdw])\s*$")
 DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -199,6 +202,8 @@ def _validate_leaf(node: dict, path: str, namespaces, errors: dict) -> dict | No
                 raise ValueError(
                     _("must be a regular expression of 1 to %(n)s characters") % {"n": MAX_REGEX}
                 )
+            if NESTED_QUANTIFIER.search(pattern):
+                raise PlainError(_("nested repetition such as (a+)+ is not allowed: it can take forever"))
             try:
                 re.compile(pattern)
             except re.error as exc:

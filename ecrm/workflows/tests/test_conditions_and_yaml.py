@@ -108,6 +108,7 @@ def test_validation_names_each_bad_leaf(db):
             {"field": "ticket.team", "op": "eq", "value": "Nowhere"},
             {"field": "ticket.subject", "op": "matches", "value": "x" * 201},
             {"all": [], "any": []},
+            {"field": "ticket.subject", "op": "matches", "value": r"^(\w+\s?)+$"},
         ]})  # fmt: skip
     assert exc.value.errors == {
         "conditions.all.0.value": "must be one of low, normal, high, urgent",
@@ -115,6 +116,7 @@ def test_validation_names_each_bad_leaf(db):
         "conditions.all.2.value": "no team named 'Nowhere'",
         "conditions.all.3.value": "must be a regular expression of 1 to 200 characters",
         "conditions.all.4": "a group has exactly one key, all or any",
+        "conditions.all.5.value": "nested repetition such as (a+)+ is not allowed: it can take forever",
     }
 
 
