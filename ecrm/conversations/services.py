@@ -474,8 +474,10 @@ def do_add_note(*, conversation: Conversation, actor: User, body: str) -> Messag
     return note
 
 
-def do_set_status(*, conversation: Conversation, actor: User, status: str) -> Conversation:
-    _check_access(actor, conversation)
+def do_set_status(*, conversation: Conversation, actor: User | None, status: str) -> Conversation:
+    """Open, pend or resolve a conversation. `actor=None` is the system (a workflow rule)."""
+    if actor is not None:
+        _check_access(actor, conversation)
     if status not in ConversationStatus.values:
         raise ValidationFailed(f"Unknown status {status!r}.", fields={"status": "invalid"})
     with transaction.atomic():

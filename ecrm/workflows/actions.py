@@ -484,6 +484,10 @@ def _run_add_tag(params: dict, ctx: Context, rule: Any) -> str:
 
 
 def _status_choices(target: str) -> tuple[str, ...]:
+    if target == "conversation":
+        from ecrm.conversations.models import ConversationStatus
+
+        return tuple(ConversationStatus.values)
     if target == "order":
         from ecrm.commerce.models import OrderStatus
 
@@ -495,8 +499,8 @@ def _status_choices(target: str) -> tuple[str, ...]:
 
 def _validate_change_status(params: dict, errors: dict) -> dict:
     target = str(params.get("target") or "ticket")
-    if target not in ("ticket", "order"):
-        errors["target"] = _("ticket or order")
+    if target not in ("ticket", "order", "conversation"):
+        errors["target"] = _("ticket, order or conversation")
         return {"target": target, "status": params.get("status")}
     status = str(params.get("status") or "")
     if status not in _status_choices(target):
@@ -512,6 +516,12 @@ def _run_change_status(params: dict, ctx: Context, rule: Any) -> str:
 
         do_set_ticket_status(ticket=ticket, actor=None, status=status)
         return f"ticket status {status}"
+    if target == "conversation":
+        _, conversation = _subject(ctx, ("conversation",))
+        from ecrm.conversations.services import do_set_status
+
+        do_set_status(conversation=conversation, actor=None, status=status)
+        return f"conversation status {status}"
     order = ctx.instance("order") if "order" in ctx.reachable else None
     if order is None:
         raise ActionFailed("there is no order")
@@ -702,9 +712,10 @@ ACTIONS: dict[str, ActionType] = {
                     Param("tag", _l("Tag"), "text", True)),
                    ("ticket", "conversation", "order", "customer"), _validate_add_tag, _run_add_tag),
         ActionType("change_status", _l("Change status"),
-                   (Param("target", _l("Of"), "choice", True, (("ticket", _l("Ticket")), ("order", _l("Order")))),
+                   (Param("target", _l("Of"), "choice", True, (("ticket", _l("Ticket")), ("order", _l("Order")),
+                                                               ("conversation", _l("Conversation")))),
                     Param("status", _l("Status"), "text", True)),
-                   ("ticket", "order"), _validate_change_status, _run_change_status),
+                   ("ticket", "order", "conversation"), _validate_change_status, _run_change_status),
         ActionType("send_email", _l("Send an email"),
                    (Param("to", _l("To (customer or an address)"), "text", True),
                     Param("kind", _l("Kind"), "choice", True, (("service", _l("Service")), ("marketing", _l("Marketing")))),

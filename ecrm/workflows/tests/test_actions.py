@@ -87,6 +87,23 @@ def test_assign_a_conversation_and_route_it(cast, ops, django_capture_on_commit_
     assert RuleRun.objects.get(rule_name="conv").actions[1]["result"] == f"queued as work item {item.pk}"
 
 
+def test_a_rule_pends_a_conversation_as_the_system(cast, django_capture_on_commit_callbacks):
+    rule("wait for customer", triggers=["message.sent"],
+         actions=[{"type": "change_status", "target": "conversation", "status": "pending"}])  # fmt: skip
+    buyer = customer()
+    inbox = Inbox.objects.create(name="Mail", kind="email")
+    from ecrm.conversations.services import Inbound, do_send_reply, receive_inbound
+
+    conv = receive_inbound(
+        Inbound(inbox=inbox, identities=[("email", buyer.email)], body_text="hi")
+    ).conversation
+    with django_capture_on_commit_callbacks(execute=True):
+        do_send_reply(conversation=conv, actor=cast["manager"], body_text="We are on it")
+    conv.refresh_from_db()
+    assert conv.status == "pending"
+    assert audit("conversation.status", conv.pk) == [("system", {"status": "pending"})]
+
+
 def test_order_status_email_with_consent_task_and_webhook(cast, ops, django_capture_on_commit_callbacks):
     from ecrm.webhooks.models import Delivery, Endpoint
 
