@@ -3,6 +3,7 @@ row exactly once; and two workers racing to recover the same job."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 
@@ -62,7 +63,9 @@ def _kill_mid_way_and_recover(inst: Instance) -> None:
     claims = inst.query(f"SELECT task_id, state, attempt, recoveries FROM core_jobclaim WHERE {OURS}")  # noqa: S608
     assert len(claims) == JOBS and {c[1] for c in claims} == {"done"}
     in_flight = {o[0] for o in orphans}
-    recovered = {c[0] for c in claims if c[3] == 1}
+    # (recoveries may be 2: a requeued job whose worker is slow to claim it, waiting for SQLite's write
+    # lock, looks lost after ECRM_JOB_ORPHAN_AFTER and is sent again; the copy is skipped at its claim.)
+    recovered = {c[0] for c in claims if c[3] >= 1}
     # Recovered: the jobs in flight at the kill, plus any the dead worker had taken off the queue but
     # not yet claimed (the second worker thread, waiting for SQLite's write lock, often holds one).
     assert in_flight <= recovered
@@ -70,9 +73,17 @@ def _kill_mid_way_and_recover(inst: Instance) -> None:
     assert all(c[2] == 1 for c in claims if c[0] not in in_flight)
     assert all(c[3] == 0 for c in claims if c[0] not in recovered)
     # The killed bodies did start (the outside log shows a second start) but committed only once.
+    # (A claim can be in flight with its body not begun: on SQLite the second thread's job waits for
+    # the write lock after its claim commits.)
     starts = inst.starts()
     assert sorted(set(starts)) == list(range(JOBS))
-    assert len(starts) == JOBS + len(in_flight)
+    twice = {n for n in starts if starts.count(n) == 2}
+    assert 1 <= len(twice) == len(starts) - JOBS <= len(in_flight)
+    numbers_in_flight = {
+        json.loads(a)[0] if isinstance(a, str) else a[0]
+        for (a,) in inst.query(f"SELECT args FROM core_jobclaim WHERE {OURS} AND attempt = 2")  # noqa: S608
+    }
+    assert twice <= numbers_in_flight
     assert inst.query("SELECT COUNT(*) FROM core_failedjob WHERE task_name LIKE '%jobapp%'")[0][0] == 0
 
 
