@@ -49,10 +49,15 @@ def check_queue(huey, *, db_ok: bool, now) -> dict[str, Any]:
         "pending": pending,
         "scheduled": scheduled,
     }
-    if pending and db_ok:
-        from .models import JobClaim
+    if db_ok:
+        from .models import JobClaim, JobState
 
-        # Huey's messages carry no enqueue time; the ledger's latest start tells whether anyone is working.
+        # Huey's messages carry no enqueue time; the ledger's do (ecrm_task jobs, which is nearly all).
+        oldest = JobClaim.objects.filter(state__in=(JobState.QUEUED, JobState.REQUEUED)).order_by("queued_at")
+        oldest_at = oldest.values_list("queued_at", flat=True).first()
+        result["oldest_pending_age_s"] = round((now - oldest_at).total_seconds()) if oldest_at else None
+    if pending and db_ok:
+        # The ledger's latest start tells whether anyone is working the queue.
         last = JobClaim.objects.filter(started_at__isnull=False).order_by("-started_at").values_list(
             "started_at", flat=True
         ).first()  # fmt: skip

@@ -29,7 +29,8 @@ def test_all_checks_ok_with_a_live_worker(client, db):
         "database": "ok", "queue": "ok", "worker": "ok", "jobs": "ok",
     }  # fmt: skip
     assert checks["database"]["latency_ms"] >= 0
-    assert checks["queue"]["pending"] == 0 and checks["worker"]["live_processes"] == 1
+    assert checks["queue"]["pending"] == 0 and checks["queue"]["oldest_pending_age_s"] is None
+    assert checks["worker"]["live_processes"] == 1
     assert checks["jobs"] == {
         "status": "ok",
         "running": 0,
@@ -65,6 +66,12 @@ def test_no_worker_stuck_jobs_and_dead_letters_degrade_but_keep_200(client, db, 
 def test_jobs_waiting_with_nobody_working_them_is_flagged(client, db):
     WorkerHeartbeat.objects.create(name="worker", beat_at=timezone.now())
     HUEY.storage.enqueue(b"a waiting message")
+    JobClaim.objects.create(
+        task_id="w1",
+        task_name="x.y",
+        message=b"m",
+        queued_at=timezone.now() - timezone.timedelta(seconds=400),
+    )
     try:
         status, data = _get(client)
     finally:
@@ -72,6 +79,7 @@ def test_jobs_waiting_with_nobody_working_them_is_flagged(client, db):
     queue = data["checks"]["queue"]
     assert status == 200 and queue["pending"] == 1 and queue["status"] == "warn"
     assert queue["seconds_since_last_job_started"] is None and data["queue_pending"] == 1
+    assert 399 <= queue["oldest_pending_age_s"] <= 410
 
 
 HEALTH = (
