@@ -175,3 +175,23 @@ def test_done_jobs_are_pruned_after_the_keep_period(db, settings):
         "old-retrying",
         "old-running",
     ]
+
+
+@pytest.mark.slow
+def test_a_failing_job_in_a_real_worker_rolls_back_each_attempt_and_is_dead_lettered(tmp_path):
+    inst = Instance(tmp_path)
+    inst.manage("migrate", "-v", "0")
+    inst.shell("from ecrm.core.tests.jobapp.tasks import always_fails; always_fails(7)")
+    inst.start_worker()
+    try:
+        inst.wait_for(
+            lambda: inst.query("SELECT COUNT(*) FROM core_failedjob")[0][0] == 1,
+            timeout=60,
+            what="a dead letter",
+        )
+    finally:
+        inst.stop_all()
+    name, args, error = inst.query("SELECT task_name, args, error FROM core_failedjob")[0]
+    assert name.endswith("always_fails") and json.loads(args) == [7] and "warehouse API down for 7" in error
+    assert inst.query(f"SELECT state, attempt FROM core_jobclaim WHERE {OURS}") == [("failed", 2)]  # noqa: S608
+    assert inst.query("SELECT COUNT(*) FROM jobapp_jobmark") == [(0,)]  # both attempts rolled back

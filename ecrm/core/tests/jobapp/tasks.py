@@ -32,3 +32,12 @@ def mark_plain(number: int, seconds: float = 0.0) -> int:
     JobMark.objects.create(number=number, pid=os.getpid())
     time.sleep(seconds)
     return number
+
+
+@ecrm_task(retries=1, retry_delay=0)
+def always_fails(number: int) -> None:
+    """Writes, then fails: each attempt's write must roll back, and the last failure is dead-lettered."""
+    from .models import JobMark
+
+    JobMark.objects.create(number=number, pid=os.getpid())
+    raise RuntimeError(f"warehouse API down for {number}")
