@@ -45,7 +45,7 @@ TARGET_P99_MS = 100.0
 from _util import Session, start_server, stop_server  # noqa: E402
 
 
-def setup_django(tmp: Path) -> dict[str, str]:
+def setup_django(tmp: Path, redis_url: str = "") -> dict[str, str]:
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         "SQLITE_PATH": str(tmp / "bench.sqlite3"),
@@ -59,6 +59,9 @@ def setup_django(tmp: Path) -> dict[str, str]:
     os.environ.update(env)
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
+    if redis_url:  # the scale-out shape: channel layer and task queue on Redis, several server processes
+        env["REDIS_URL"] = redis_url
+        os.environ["REDIS_URL"] = redis_url
     import django
 
     django.setup()
@@ -100,13 +103,19 @@ def sign_in(port: int, username: str, password: str) -> Session:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), to report the server's cost
-    per message: unlike latency, it hardly moves when other work shares the machine."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its direct children (uvicorn's workers) have used so far
+    (Linux /proc), to report the server's cost per message: unlike latency, it hardly moves when
+    other work shares the machine."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def pct(values: list[float], p: float) -> float:
@@ -233,17 +242,26 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--port", type=int, default=18209)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn processes (more than 1 needs --redis)"
+    )
+    parser.add_argument("--redis", default="", metavar="URL",
+                        help="run the scale-out shape: REDIS_URL for the channel layer and queue (the db is flushed)")  # fmt: skip
     parser.add_argument("--pace", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
                         help="seconds between two messages of one visitor (uniform); default 3 8")  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ecrm-bench-chat-"))
     proc = None
     try:
-        env = setup_django(tmp)
+        env = setup_django(tmp, args.redis)
+        if args.redis:
+            import redis
+
+            redis.Redis.from_url(args.redis).flushdb()  # a clean channel layer and queue for the run
         _, tokens = build(args.chats)
         from ecrm.core.demo import DEMO_PASSWORD
 
-        proc = start_server(env, args.port, log=tmp / "server.log")
+        proc = start_server(env, args.port, workers=args.workers, log=tmp / "server.log")
         agent_http = sign_in(args.port, "manager", DEMO_PASSWORD)
         load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(proc.pid)

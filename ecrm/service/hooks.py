@@ -50,13 +50,16 @@ def on_reply(conversation_id: int, message_id: int) -> None:
 
     from .services.tickets import _mark_first_response
 
+    waiting = Ticket.objects.filter(
+        conversations__id=conversation_id, status__in=OPEN_STATUSES, first_response_at__isnull=True
+    )
+    if not waiting.exists():
+        return  # no ticket waits on a first response here: no write transaction
     message = Message.objects.filter(pk=message_id).values("created_at", "author_id").first()
     if message is None:
         return
     with transaction.atomic():
-        tickets = Ticket.objects.select_for_update().filter(
-            conversations__id=conversation_id, status__in=OPEN_STATUSES, first_response_at__isnull=True
-        )
+        tickets = waiting.select_for_update()
         for ticket in tickets:
             _mark_first_response(ticket, message["created_at"])
             if ticket.status == TicketStatus.NEW:

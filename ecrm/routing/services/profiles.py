@@ -3,10 +3,12 @@ a manager, an integration, or by idleness)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ecrm.core.audit import record_audit
@@ -177,11 +179,21 @@ def do_set_presence(
     return profile
 
 
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
 def touch_activity(user_id: int, at=None) -> None:
     """The agent did something (replied, commented, opened the console): an agent made away by
     idleness comes back online."""
     at = at or timezone.now()
-    n = AgentProfile.objects.filter(user_id=user_id).update(last_activity_at=at)
+    # Idleness is measured in minutes: an agent touched in the last 30 s (and not away for idleness)
+    # matches no row, so a reply or a page view writes nothing.
+    stale = (
+        Q(last_activity_at__isnull=True)
+        | Q(last_activity_at__lt=at - TOUCH_EVERY)
+        | Q(presence=Presence.AWAY, presence_source="idle")
+    )
+    n = AgentProfile.objects.filter(stale, user_id=user_id).update(last_activity_at=at)
     if not n:
         return
     back = AgentProfile.objects.filter(
