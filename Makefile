@@ -58,6 +58,10 @@ bench: migrate
 	$(PY) bench/import_lines.py
 	$(PY) bench/analytics.py
 	$(PY) bench/contact_center.py
+	$(PY) bench/routing.py
+	$(PY) bench/workflows.py
+	$(PY) bench/webhooks.py
+	$(PY) bench/recovery.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3*
