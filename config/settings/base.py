@@ -224,6 +224,24 @@ LOGGING = {
 # --- Contact center
 ECRM_MAX_ATTACHMENT_BYTES = int(os.environ.get("ECRM_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024))
 ECRM_MAX_RAW_EMAIL_BYTES = int(os.environ.get("ECRM_MAX_RAW_EMAIL_BYTES", 60 * 1024 * 1024))
+# --- Outbound mail: Django's SMTP settings from the environment. Without EMAIL_HOST (a laptop, the demo)
+# each message is written to var/outbox/ instead, so replies, surveys and sign-in links "send" and can
+# be read there rather than failing for want of a mail server. EMAIL_BACKEND overrides both.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "").lower() in ("1", "true", "yes")
+EMAIL_USE_SSL = os.environ.get("EMAIL_USE_SSL", "").lower() in ("1", "true", "yes")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "eCRM <noreply@localhost>")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
+
 # The address customers reach this server at: links in mail (surveys, sign-in links, help articles).
 ECRM_PUBLIC_URL = os.environ.get("ECRM_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
 
