@@ -1,4 +1,6 @@
-"""Fill msgstr in a .po catalogue from a tab-separated file of `msgid<TAB>msgstr` lines.
+"""Fill msgstr in a .po catalogue from a tab-separated file of `msgid<TAB>msgstr` lines, or
+`msgctxt<TAB>msgid<TAB>msgstr` for a string marked with a context (`{% trans "When" context "rule
+trigger" %}`, `pgettext`), which never falls back to the context-free translation.
 
 Used when refreshing catalogues: `python locale/apply_translations.py locale/zh_Hans/LC_MESSAGES/django.po zh.tsv`.
 Plural entries take the same text for every form (Chinese has one plural form). Prints what is still untranslated or only guessed (fuzzy).
@@ -10,32 +12,36 @@ import polib
 
 
 def main(po_path: str, *tsv_paths: str) -> None:
-    table = {}
+    table: dict[tuple[str | None, str], str] = {}
     for path in tsv_paths:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
-                line = line.rstrip("\n")
-                if "\t" in line:
-                    msgid, msgstr = line.split("\t", 1)
-                    table[msgid.replace("\\n", "\n")] = msgstr.replace("\\n", "\n")
+                parts = line.rstrip("\n").replace("\\n", "\n").split("\t")
+                if len(parts) == 2:
+                    table[(None, parts[0])] = parts[1]
+                elif len(parts) == 3:
+                    table[(parts[0], parts[1])] = parts[2]
     po = polib.pofile(po_path)
     po.metadata["Plural-Forms"] = "nplurals=1; plural=0;"
     missing = []
     for entry in po:
-        text = table.get(entry.msgid) or (table.get(entry.msgid_plural) if entry.msgid_plural else None)
+        ctx = entry.msgctxt or None
+        label = f"[{ctx}] {entry.msgid}" if ctx else entry.msgid
         if entry.msgid_plural:
-            singular, plural = table.get(entry.msgid), table.get(entry.msgid_plural)
+            singular, plural = table.get((ctx, entry.msgid)), table.get((ctx, entry.msgid_plural))
             if plural or singular:
                 entry.msgstr_plural = {0: plural or singular}
                 entry.flags = [f for f in entry.flags if f != "fuzzy"]
-            elif not entry.msgstr_plural.get(0):
-                missing.append(entry.msgid)
-        elif text:
+            elif not entry.msgstr_plural.get(0) or "fuzzy" in entry.flags:
+                missing.append(label)
+            continue
+        text = table.get((ctx, entry.msgid))
+        if text:
             entry.msgstr = text
             entry.flags = [f for f in entry.flags if f != "fuzzy"]
         elif not entry.msgstr or "fuzzy" in entry.flags:
             # msgmerge guesses ("fuzzy") are often wrong (it matched "Analytics" to "Analyst"): list them too.
-            missing.append(entry.msgid)
+            missing.append(label)
     po.save(po_path)
     for msgid in missing:
         print("untranslated:", msgid)

@@ -120,7 +120,7 @@ class SlaPolicy(models.Model):
     tier = models.CharField(_("customer tier"), max_length=8, choices=CustomerTier.choices, blank=True)
     first_response_minutes = models.PositiveIntegerField(_("first response (business minutes)"))
     resolution_minutes = models.PositiveIntegerField(_("resolution (business minutes)"))
-    warn_percent = models.PositiveSmallIntegerField(_("warn at % of target"), default=80)
+    warn_percent = models.PositiveSmallIntegerField(_("warn at (percent of target)"), default=80)
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
