@@ -70,7 +70,9 @@ def test_presence_switch_routing_and_live_dashboard(live_server, chromium):
     f.profile(li, skills={"lang:zh": 5}, capacity={"chat": 1}, presence="offline")
 
     agent = _login(chromium, live_server.url, "agent_li")
-    agent.wait_for_selector("#presence-switch[data-presence=offline]")
+    # the switch is loaded by htmx; its change trigger is wired when the swap settles (htmx-added goes)
+    agent.wait_for_selector("#presence-switch[data-presence=offline]:not(.htmx-added):not(.htmx-settling)")
+    agent.wait_for_timeout(100)
     agent.select_option("#presence-switch select[name=presence]", "online")
     agent.wait_for_selector("#presence-switch[data-presence=online]")
     assert AgentProfile.objects.get(user=li).presence == "online"
@@ -97,3 +99,9 @@ def test_presence_switch_routing_and_live_dashboard(live_server, chromium):
     panel.wait_for()
     assert panel.locator("tr[data-factor=skill]").count() == 1
     assert "zh" in panel.locator(".routing-sentence").inner_text()
+    # Let the pages' own requests (the dashboard's 5 s refresh, the conversation's lazy panels) finish
+    # before the test database is flushed: a query still running in the server thread holds a table
+    # lock in SQLite's shared in-memory database and the flush fails.
+    for page in (agent, manager):
+        page.wait_for_load_state("networkidle")
+        page.close()
