@@ -91,6 +91,7 @@ class TicketFlowState(models.Model):
     flow_version = models.PositiveIntegerField(default=1)
     entered_at = models.DateTimeField()
     due_at = models.DateTimeField(null=True, blank=True)
+    warned = models.BooleanField(default=False)  # WARN_SHARE of the stage's time had passed
     breached = models.BooleanField(default=False)
 
     class Meta:

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from ecrm.core import events
@@ -326,8 +326,8 @@ def do_transition(
         ticket.save()
         seconds = (now - state.entered_at).total_seconds()
         state.stage, state.entered_at, state.flow_version = stage, now, state.flow.version
-        state.due_at, state.breached = _stage_due(state.flow, stage, now), False
-        state.save(update_fields=["stage", "entered_at", "flow_version", "due_at", "breached"])
+        state.due_at, state.breached, state.warned = _stage_due(state.flow, stage, now), False, False
+        state.save(update_fields=["stage", "entered_at", "flow_version", "due_at", "breached", "warned"])
         user = actor if isinstance(actor, User) else None
         TicketFlowStep.objects.create(
             ticket=ticket, flow=state.flow, from_key=old_stage.key, from_label=old_stage.label, to_key=stage.key,
@@ -388,6 +388,67 @@ def _emit_stage_changed(
 # --- Stage SLA ---------------------------------------------------------------------------------------
 
 BATCH = 500
+
+
+WARN_SHARE = 0.8  # a stage warns when this share of its time (entered -> due, wall clock) has passed
+
+
+def _stage_recipients(stage, ticket) -> list[int]:
+    ids = set(
+        User.objects.filter(is_active=True, role__in=["manager", "admin"], teams__id=stage.team_id)
+        .values_list("id", flat=True)
+    ) if stage.team_id else set()  # fmt: skip
+    if ticket.assignee_id:
+        ids.add(ticket.assignee_id)
+    return sorted(ids)
+
+
+def check_stage_warnings(now: dt.datetime | None = None) -> int:
+    """Warn once per stage visit when WARN_SHARE of the stage's time has passed and it is not yet due:
+    emits `sla.warning` with target "stage:<key>" (rules can notify the team) and tells the stage
+    team's managers and the assignee live. Returns how many warned this run."""
+    now = now or timezone.now()
+    longest = FlowStage.objects.filter(sla_minutes__isnull=False).aggregate(m=models.Max("sla_minutes"))["m"]
+    if not longest:
+        return 0
+    # only stages due within the longest stage's last (1 - WARN_SHARE) can be past their warning point
+    horizon = now + dt.timedelta(minutes=longest * (1 - WARN_SHARE))
+    candidates = (
+        TicketFlowState.objects.filter(
+            warned=False,
+            breached=False,
+            due_at__gt=now,
+            due_at__lte=horizon,
+            ticket__status__in=_open_statuses(),
+        )
+        .exclude(ticket__status=TicketStatus.PENDING)
+        .select_related("stage", "ticket")
+        .order_by("due_at", "id")[:BATCH]
+    )
+    fired = 0
+    for state in candidates:
+        if state.entered_at + (state.due_at - state.entered_at) * WARN_SHARE > now:
+            continue
+        with transaction.atomic():
+            if not TicketFlowState.objects.filter(pk=state.pk, warned=False, stage_id=state.stage_id).update(
+                warned=True
+            ):
+                continue  # a concurrent run warned first, or the ticket moved on
+            stage, ticket = state.stage, state.ticket
+            TicketActivity.objects.create(
+                ticket=ticket, at=now, kind="sla.stage.warning",
+                data={"stage": stage.key, "label": stage.label, "due": state.due_at.isoformat()},
+            )  # fmt: skip
+            events.emit(
+                "sla.warning", subject_type="ticket", subject_id=ticket.pk,
+                data={"target": f"stage:{stage.key}", "due_at": state.due_at.isoformat(), "team": stage.team_id},
+            )  # fmt: skip
+            payload = {"type": "ticket.sla.stage.warning", "ticket": ticket.pk, "number": ticket.reference,
+                       "stage": stage.label, "due": state.due_at.isoformat()}  # fmt: skip
+            recipients = _stage_recipients(stage, ticket)
+            transaction.on_commit(lambda r=recipients, p=payload: [publish(f"user.{u}", p) for u in r])
+            fired += 1
+    return fired
 
 
 def check_stage_sla(now: dt.datetime | None = None) -> int:

@@ -318,6 +318,28 @@ def test_waiting_on_customer_pauses_and_a_started_flow_for_an_old_ticket(flows):
     assert exc.value.fields == {"stage": "already in a flow"}
 
 
+def test_a_stage_warns_once_at_80_percent_of_its_time(flows, seen, django_capture_on_commit_callbacks):
+    from ecrm.service.flows.services import check_stage_warnings
+
+    ticket = complaint(flows["agent_li"])
+    state = TicketFlowState.objects.get(ticket=ticket)
+    warn_at = state.entered_at + (state.due_at - state.entered_at) * 0.8
+    assert check_stage_warnings(warn_at - dt.timedelta(seconds=1)) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert check_stage_warnings(warn_at + dt.timedelta(seconds=1)) == 1
+        assert check_stage_warnings(warn_at + dt.timedelta(seconds=2)) == 0
+    warnings = [e for e in seen if e.name == "sla.warning"]
+    assert len(warnings) == 1 and warnings[0].data["target"] == "stage:investigating"
+    assert TicketActivity.objects.filter(ticket=ticket, kind="sla.stage.warning").count() == 1
+    assert check_stage_warnings(state.due_at + dt.timedelta(seconds=1)) == 0  # due: the breach check's turn
+    # the next stage warns again on its own clock
+    do_transition(ticket=ticket, to_stage="warehouse_check", actor=flows["agent_li"], note="x")
+    state = TicketFlowState.objects.get(ticket=ticket)
+    assert not state.warned
+    warn_at = state.entered_at + (state.due_at - state.entered_at) * 0.8
+    assert check_stage_warnings(warn_at + dt.timedelta(seconds=1)) == 1
+
+
 def test_a_stage_sla_breach_fires_once(flows, seen, django_capture_on_commit_callbacks):
     ticket = complaint(flows["agent_li"])
     state = TicketFlowState.objects.get(ticket=ticket)
