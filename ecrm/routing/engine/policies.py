@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment, linprog
 from scipy.sparse import coo_matrix, csc_matrix
 
-from .scoring import BatchTerms, batch_terms, explain, is_feasible, reasons_for_skills
+from .scoring import BatchTerms, batch_terms, explain, is_feasible
 from .types import POLICIES, AgentSpec, Decision, ItemSpec, Weights
 
 
@@ -113,14 +113,11 @@ def _optimal(
     decisions: list[Decision] = []
     for (channel_items, open_agents, terms, _, _), pairs in zip(blocks, all_pairs, strict=True):
         # each item an agent gets is explained at the load it brings (first, second, ... of the batch)
+        # (the reasons are written when read: see Decision)
         given: dict[int, int] = defaultdict(int)
-        skill_words: dict[tuple[int, int], list[str]] = {}  # per (item type, agent)
         item_type = terms.item_type.tolist()
         for i, a in pairs:
             agent, item, t = open_agents[a], channel_items[i], item_type[i]
-            words = skill_words.get((t, a))
-            if words is None:
-                words = skill_words[t, a] = reasons_for_skills(item, agent)
             decisions.append(
                 explain(
                     item,
@@ -129,7 +126,6 @@ def _optimal(
                     policy="optimal",
                     extra_load=given[agent.id],
                     skill=terms.skill[t, a],
-                    skill_reasons=words,
                 )
             )
             given[agent.id] += 1

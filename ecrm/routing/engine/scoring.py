@@ -127,8 +127,10 @@ def explain(
         agent_id=agent.id,
         score=round(BASE + sum(factors.values()), 6),
         factors=factors,
-        reasons=reasons(item, agent, load=load, capacity=capacity, skill_reasons=skill_reasons),
         policy=policy,
+        reasons_source=lambda: reasons(
+            item, agent, load=load, capacity=capacity, skill_reasons=skill_reasons
+        ),
     )
 
 

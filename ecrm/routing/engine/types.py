@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 POLICIES: tuple[str, ...] = ("optimal", "round_robin", "least_loaded")
@@ -73,7 +74,11 @@ class AgentSpec:
 
 @dataclass(frozen=True)
 class Decision:
-    """One assignment with its explanation: the weighted factors and short human-readable reasons."""
+    """One assignment with its explanation: the weighted factors and short human-readable reasons.
+
+    `reasons` (e.g. ["speaks zh", "returns skill 4/5", "1 of 3 chats", "VIP customer",
+    "6 min to SLA breach"]) are written the first time someone reads them: a batch of a thousand
+    assignments costs a few ms less, and every applied decision is read when it is stored."""
 
     item_id: int
     agent_id: int
@@ -81,7 +86,25 @@ class Decision:
     factors: dict[
         str, float
     ]  # weighted contribution per factor (skill, load, urgency, value, affinity, wait, priority)
-    reasons: list[
-        str
-    ]  # e.g. ["speaks zh", "returns skill 4/5", "1 of 3 chats", "VIP customer", "6 min to SLA breach"]
     policy: str
+    # the reasons, or a function that writes them (replaced by its result on first read)
+    reasons_source: list[str] | Callable[[], list[str]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    @property
+    def reasons(self) -> list[str]:
+        source = self.reasons_source
+        if callable(source):
+            source = source()
+            object.__setattr__(self, "reasons_source", source)
+        return source
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return (self.item_id, self.agent_id, self.score, self.factors, self.policy, self.reasons) == (
+            other.item_id, other.agent_id, other.score, other.factors, other.policy, other.reasons,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable parts (factors): not hashable, as before
