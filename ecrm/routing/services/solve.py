@@ -279,6 +279,12 @@ def _apply(item: WorkItem, agent: User, decision, details: dict, now: dt.datetim
     team_reason = {f"{item.team_id} skill 5/5"} if item.team_id else set()
     try:
         with transaction.atomic():
+            # The agent's profile row first (the order do_set_presence takes too): an agent who went
+            # offline after this batch read the online agents gets nothing, and one going offline now
+            # waits for this assignment to commit, then hands it back with the rest of their work.
+            profile = AgentProfile.objects.select_for_update().filter(user_id=agent.pk).first()
+            if profile is None or profile.presence != Presence.ONLINE or not profile.routable:
+                return None
             locked = WorkItem.objects.select_for_update().get(pk=item.pk)
             if locked.status != WorkStatus.WAITING:
                 return None
