@@ -1,7 +1,10 @@
 """Shared fixtures: the named cast (one user per role, two agents on different teams, and a user who
-must see nothing), API keys of each scope, and a JSON API client."""
+must see nothing), API keys of each scope, a JSON API client, and a headless Chromium for the
+real-browser tests."""
 
 from __future__ import annotations
+
+import os
 
 import orjson
 import pytest
@@ -27,6 +30,24 @@ def login(client, cast):
         return client
 
     return _login
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download does not work here
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def chromium():
+    """A headless Debian Chromium (Playwright's sync API). Playwright runs an event loop in the test's
+    thread, so Django's async-safety check is lifted for browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

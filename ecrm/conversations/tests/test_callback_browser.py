@@ -16,7 +16,7 @@ from ecrm.conversations.models import CallbackRequest
 from ecrm.conversations.services import create_inbox
 from ecrm.core.demo import DEMO_PASSWORD, ensure_demo_users
 from ecrm.core.models import Team
-from tests.browser.conftest import asgi_live_server, chromium  # noqa: F401 (fixtures)
+from tests.browser.conftest import asgi_live_server  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,13 +13,12 @@ from django.core import mail
 from ecrm.customers.tests.factories import make_customer, make_order
 from ecrm.knowledge.tests.factories import published_article
 from ecrm.service.models import Ticket
-from tests.browser.conftest import chromium  # noqa: F401  (fixture)
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_customer_signs_in_by_link_and_helps_herself(live_server, chromium):  # noqa: F811
+def test_customer_signs_in_by_link_and_helps_herself(live_server, chromium):
     wang = make_customer(first_name="丽娜", last_name="王", email="lina.wang@example.cn")
     order = make_order(wang, number="SO-240718", status="shipped", total="459.00", lines=1)
     order.tracking_number = "SF1400012345"

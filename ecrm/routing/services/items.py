@@ -256,6 +256,16 @@ def _record_manual(item: WorkItem, agent_id: int, now: dt.datetime) -> Assignmen
     )
 
 
+def _open_item_locked(kind: str, object_id: int) -> WorkItem | None:
+    """The object's open (not done) work item, row-locked; call inside transaction.atomic()."""
+    return (
+        WorkItem.objects.select_for_update()
+        .filter(kind=kind, object_id=object_id)
+        .exclude(status=WorkStatus.DONE)
+        .first()
+    )
+
+
 def sync_manual_assignment(*, kind: str, object_id: int) -> WorkItem | None:
     """The owning object's assignee changed outside routing (a manager handed it over, an agent took
     it, a rule assigned it): end routing's assignment and record the new holder, or put the item
@@ -267,12 +277,7 @@ def sync_manual_assignment(*, kind: str, object_id: int) -> WorkItem | None:
         if obj is None:
             return None
         assignee_id = facts_of(kind, obj).assignee_id
-        item = (
-            WorkItem.objects.select_for_update()
-            .filter(kind=kind, object_id=object_id)
-            .exclude(status=WorkStatus.DONE)
-            .first()
-        )
+        item = _open_item_locked(kind, object_id)
         if item is None:
             return None
         active = Assignment.objects.filter(work_item=item, ended_at__isnull=True).first()
@@ -302,12 +307,7 @@ def refresh_item(*, kind: str, object_id: int, now: dt.datetime | None = None) -
         return None
     facts = facts_of(kind, obj)
     with transaction.atomic():
-        item = (
-            WorkItem.objects.select_for_update()
-            .filter(kind=kind, object_id=object_id)
-            .exclude(status=WorkStatus.DONE)
-            .first()
-        )
+        item = _open_item_locked(kind, object_id)
         if item is None:
             return None
         queue = pick_queue(facts.channel, facts.team_id)
@@ -336,12 +336,7 @@ def complete(*, kind: str, object_id: int, now: dt.datetime | None = None) -> Wo
     and its assignment ends as completed (the agent's slot frees up)."""
     now = now or timezone.now()
     with transaction.atomic():
-        item = (
-            WorkItem.objects.select_for_update()
-            .filter(kind=kind, object_id=object_id)
-            .exclude(status=WorkStatus.DONE)
-            .first()
-        )
+        item = _open_item_locked(kind, object_id)
         if item is None:
             return None
         Assignment.objects.filter(work_item=item, ended_at__isnull=True).update(

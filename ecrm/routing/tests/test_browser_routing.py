@@ -5,8 +5,6 @@ itself when another chat arrives; the agent sees why the chat came to her."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from ecrm.core.demo import DEMO_PASSWORD, ensure_demo_users
@@ -14,23 +12,7 @@ from ecrm.routing.models import AgentProfile, Assignment
 
 from . import factories as f
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def _off_loop(fn, *args):
     """Run a write in another thread: Playwright's event loop runs in this one, and the services'

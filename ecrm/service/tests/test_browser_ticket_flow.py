@@ -4,7 +4,6 @@ the CSAT link from the mail with no login, answers, and the agent sees the score
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -15,23 +14,7 @@ from ecrm.service.models import SurveyResponse, Ticket
 
 from . import factories as f
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def test_ticket_from_conversation_to_csat_answer(live_server, chromium, settings):
     settings.ECRM_PUBLIC_URL = live_server.url

@@ -4,7 +4,6 @@ stage with the handoff in the history and passes it on to finance."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -17,23 +16,7 @@ from ecrm.service.services import do_create_ticket
 
 from . import factories as f
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def sign_in(browser, url: str, username: str):
     page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="zh-CN")

@@ -4,7 +4,6 @@ local receiver, opens the delivery and replays it; the receiver verifies both si
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -15,23 +14,7 @@ from ecrm.webhooks.models import Delivery, Endpoint
 
 from .test_deliveries import verify
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def test_create_an_endpoint_send_a_test_and_replay_it(live_server, chromium, settings):
     receiver = LocalServer().start()

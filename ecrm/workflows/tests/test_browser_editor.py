@@ -5,8 +5,6 @@ never by their (translated) text."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from ecrm.core.demo import DEMO_PASSWORD, ensure_demo_users
@@ -15,29 +13,13 @@ from ecrm.workflows.models import Rule
 
 from .factories import customer
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
-
 
 def rerendered(page, select: str, value: str) -> None:
     """Choose in a select that re-renders its row over htmx, and wait until the new row is in place."""
     with page.expect_response(lambda r: "/workflows/editor/" in r.url):
         page.select_option(select, value)
     page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
-
-
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def test_build_dry_run_and_save_a_rule_in_the_editor(live_server, chromium):
