@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from ecrm.core.consumers import publish
+from ecrm.core.consumers import DirectDispatchMixin, publish
 from ecrm.core.permissions import has_perm
 
 TYPING_EVERY_SECONDS = 1.5  # at most one typing event per socket per this many seconds
@@ -51,7 +51,7 @@ def _publish_typing(conversation_id: int) -> None:
     )
 
 
-class InboxConsumer(AsyncJsonWebsocketConsumer):
+class InboxConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

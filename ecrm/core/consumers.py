@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
@@ -36,7 +37,25 @@ def publish_many(groups: Iterable[str], payload: dict) -> None:
     async_to_sync(send_all)()
 
 
-class LiveUpdatesConsumer(AsyncJsonWebsocketConsumer):
+class DirectDispatchMixin:
+    """Run a consumer's handlers without Channels' per-message `aclose_old_connections()`.
+
+    Channels (4.2+) calls `sync_to_async(close_old_connections)` before every handler, on the one
+    thread that all `database_sync_to_async` work of every socket shares. A handler that touches no
+    database (forwarding a live update, a ping, a typing event) then waits behind the whole queue of
+    other sockets' database work: on a busy chat server that added up to 230 ms before an agent's
+    socket could forward a message (bench/cc_chat.py). Our consumers reach the database only through
+    `database_sync_to_async`, which closes stale connections itself, before and after each call, on
+    the thread that runs it; so the extra hop does nothing for them but wait."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class LiveUpdatesConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -156,3 +157,31 @@ def test_signed_out_and_nobody_are_refused(cast, convs):
     anon, nobody = async_to_sync(scenario)()
     assert anon == (False, 4401)
     assert nobody == (False, 4403)
+
+
+def test_a_live_update_is_forwarded_while_the_database_thread_is_busy(cast, convs):
+    """Forwarding an event touches no database, so it must not queue behind other sockets' database
+    work on the one shared thread (Channels' stock dispatch did: bench/cc_chat.py's tail)."""
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    release = threading.Event()
+
+    async def scenario():
+        comm, connected, _ = await _connect(cast["manager"])
+        assert connected
+        await comm.receive_json_from()  # hello
+        # another socket's slow database call holds the shared thread-sensitive executor
+        busy = asyncio.ensure_future(sync_to_async(release.wait, thread_sensitive=True)(5))
+        await asyncio.sleep(0.05)
+        payload = {"type": "message.created", "conversation": convs["en"].pk, "message": 1}
+        await get_channel_layer().group_send("conversations.all", {"type": "live.update", "payload": payload})
+        try:
+            received = await comm.receive_json_from(timeout=1)
+        finally:
+            release.set()
+            await busy
+        await comm.disconnect()
+        return received
+
+    assert async_to_sync(scenario)()["type"] == "message.created"

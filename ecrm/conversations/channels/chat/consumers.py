@@ -20,6 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from ecrm.core.consumers import DirectDispatchMixin
 from ecrm.core.exceptions import EcrmError
 from ecrm.core.permissions import has_perm
 
@@ -42,7 +43,7 @@ def _origin(scope) -> str:
     return ""
 
 
-class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
+class VisitorChatConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     session: ChatSession | None = None
     conversation_id: int | None = None
     inbox = None  # loaded once when the visitor authenticates
@@ -200,7 +201,7 @@ class VisitorChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "read", "at": payload.get("at")})
 
 
-class AgentChatConsumer(AsyncJsonWebsocketConsumer):
+class AgentChatConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
     """An agent's console socket for chat: presence, typing, watching conversations."""
 
     async def connect(self):
