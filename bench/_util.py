@@ -68,6 +68,15 @@ def start_server(
     raise RuntimeError("server did not start within 60 s")
 
 
+def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
+    """The Huey worker as `make run` starts it (`manage.py run_huey`), on the same settings as the server."""
+    full_env = {**os.environ, "DEBUG": "0", "DJANGO_SETTINGS_MODULE": "config.settings.base", **env}
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_huey", "--quiet"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+    )  # fmt: skip
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()

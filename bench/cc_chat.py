@@ -5,7 +5,8 @@
     .venv/bin/python bench/cc_chat.py --chats 50 --messages 10 --port 18208
 
 A fresh SQLite database in a temporary folder (removed afterwards; var/ecrm.sqlite3 is never
-touched), one uvicorn worker running `config.asgi:application` with the in-memory channel layer.
+touched), one uvicorn process running `config.asgi:application` and the Huey worker beside it, as
+`make run` starts them (the embedded channel layer relays the worker's events to the web process).
 200 visitors each hold a socket on /ws/chat/ (signed session tokens, as the widget gets them from
 POST /connect/chat/session; issued in-process here because that endpoint limits sessions per
 address) and send messages a human pace apart (3-8 s, random; --pace). One agent, the demo manager
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 TARGET_P99_MS = 100.0
 
-from _util import Session, start_server, stop_server  # noqa: E402
+from _util import Session, start_server, start_worker, stop_server  # noqa: E402
 
 
 def setup_django(tmp: Path, redis_url: str = "") -> dict[str, str]:
@@ -100,6 +101,18 @@ def sign_in(port: int, username: str, password: str) -> Session:
     if "sessionid" not in s.cookies:
         raise RuntimeError("could not sign in the agent")
     return s
+
+
+def wait_for_worker(port: int, timeout: float = 60) -> None:
+    """Until /healthz reports the worker alive (its start-up is not part of the measured window)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = json.loads(Session("127.0.0.1", port).request("GET", "/healthz").body or b"{}")
+        if (report.get("checks") or {}).get("worker", {}).get("status") == "ok":
+            time.sleep(1)
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the worker did not report alive within 60 s")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -247,11 +260,13 @@ def main() -> None:
     )
     parser.add_argument("--redis", default="", metavar="URL",
                         help="run the scale-out shape: REDIS_URL for the channel layer and queue (the db is flushed)")  # fmt: skip
+    parser.add_argument("--no-worker", action="store_true",
+                        help="do not start the background worker (by default it runs, as with `make run`)")  # fmt: skip
     parser.add_argument("--pace", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
                         help="seconds between two messages of one visitor (uniform); default 3 8")  # fmt: skip
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ecrm-bench-chat-"))
-    proc = None
+    proc = worker = None
     try:
         env = setup_django(tmp, args.redis)
         if args.redis:
@@ -262,14 +277,20 @@ def main() -> None:
         from ecrm.core.demo import DEMO_PASSWORD
 
         proc = start_server(env, args.port, workers=args.workers, log=tmp / "server.log")
+        if not args.no_worker:
+            worker = start_worker(env, log=tmp / "worker.log")
+            wait_for_worker(args.port)
         agent_http = sign_in(args.port, "manager", DEMO_PASSWORD)
         load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(proc.pid)
+        worker_before = cpu_seconds(worker.pid) if worker else 0.0
         result = asyncio.run(run(args.port, tokens, args.messages, agent_http, args.seed, tuple(args.pace)))
         server_cpu = cpu_seconds(proc.pid) - cpu_before
+        worker_cpu = cpu_seconds(worker.pid) - worker_before if worker else 0.0
     finally:
-        if proc is not None:
-            stop_server(proc)
+        for p in (proc, worker):
+            if p is not None:
+                stop_server(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
     n = len(result["to_agent"])
@@ -282,6 +303,7 @@ def main() -> None:
           f"one core): {server_cpu / sent * 1000:.1f} ms per visitor message, all work included (sockets, "
           f"{len(result['replies'])} agent replies, publishing); {result['unmatched']} messages never reached "
           "the agent socket")  # fmt: skip
+    print(f"worker CPU {worker_cpu:.1f} s" if worker else "no worker ran (--no-worker)")
     print(f"{'path':<20}{'n':>6}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for label, key in (
         ("visitor -> agent", "to_agent"),

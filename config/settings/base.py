@@ -119,13 +119,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- Channels (live updates): in-memory layer by default, Redis when REDIS_URL is set.
+# --- Channels (live updates): Redis when REDIS_URL is set; otherwise in memory per process, relayed
+# to the install's other processes (the worker's events reach the web process's sockets) over Unix
+# datagram sockets in var/live/ (ecrm/core/live_layer.py).
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "ecrm.core.live_layer.RelayChannelLayer",
+            # a console socket can get a burst of events (200 chats): room for it before events drop
+            "CONFIG": {"folder": str(VAR_DIR / "live"), "capacity": 1000},
+        }
+    }
 
 # --- Background tasks: Huey. SQLite file next to the database (durable, no server), Redis at scale.
 if REDIS_URL:

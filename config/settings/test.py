@@ -16,4 +16,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 AXES_ENABLED = True
+if CHANNEL_LAYERS["default"]["BACKEND"].endswith("RelayChannelLayer"):  # noqa: F405
+    # the same layer as `make run`, in a folder of its own: a test never reaches a running dev server
+    CHANNEL_LAYERS = {"default": {**CHANNEL_LAYERS["default"], "CONFIG": {  # noqa: F405
+        **CHANNEL_LAYERS["default"]["CONFIG"], "folder": tempfile.mkdtemp(prefix="ecrm-live-")}}}  # noqa: F405 # fmt: skip
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
