@@ -180,6 +180,11 @@ def _solve_with_exclusions(items, item_rows, agents, weights, policy, state):
 def route_once(*, now: dt.datetime | None = None) -> RouteResult:
     """One batch: give waiting items to online agents under the configured policy."""
     now = now or timezone.now()
+    # The solver's imports (numpy, scipy: about 0.3 s cold) before the lock, not under it: on SQLite
+    # the lock is the database's write lock, and the first solve after a start held it that long
+    # while every chat message waited (bench/cc_chat.py).
+    from .. import engine  # noqa: F401
+
     started = time.perf_counter()
     result = RouteResult()
     with transaction.atomic():
