@@ -137,7 +137,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def run(port: int, tokens: list[str], messages: int, agent_http: Session, seed: int,
-              pace: tuple[float, float]) -> dict:  # fmt: skip
+              pace: tuple[float, float], replies: bool = True) -> dict:  # fmt: skip
     from websockets.asyncio.client import connect
 
     rng = random.Random(seed)
@@ -218,7 +218,7 @@ async def run(port: int, tokens: list[str], messages: int, agent_http: Session, 
                 conv = frame["conversation"]
                 mid_of[frame["message"]["id"]] = client_id
                 settle(frame["message"]["id"])
-                if n == 2:  # the agent answers the third message
+                if n == 2 and replies:  # the agent answers the third message
                     text = f"Agent answer to visitor {i}"
                     reply_sent[text] = time.perf_counter()
                     status = await asyncio.to_thread(post_reply, conv, text)
@@ -260,6 +260,7 @@ def main() -> None:
     )
     parser.add_argument("--redis", default="", metavar="URL",
                         help="run the scale-out shape: REDIS_URL for the channel layer and queue (the db is flushed)")  # fmt: skip
+    parser.add_argument("--no-replies", action="store_true", help="the agent answers nobody")
     parser.add_argument("--no-worker", action="store_true",
                         help="do not start the background worker (by default it runs, as with `make run`)")  # fmt: skip
     parser.add_argument("--pace", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"),
@@ -284,7 +285,8 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         cpu_before = cpu_seconds(proc.pid)
         worker_before = cpu_seconds(worker.pid) if worker else 0.0
-        result = asyncio.run(run(args.port, tokens, args.messages, agent_http, args.seed, tuple(args.pace)))
+        result = asyncio.run(run(args.port, tokens, args.messages, agent_http, args.seed, tuple(args.pace),
+                                 not args.no_replies))
         server_cpu = cpu_seconds(proc.pid) - cpu_before
         worker_cpu = cpu_seconds(worker.pid) - worker_before if worker else 0.0
     finally:

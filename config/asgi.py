@@ -2,10 +2,16 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from ecrm.core.asgi import PooledASGIHandler  # noqa: E402
+
+# Django's handler, with requests on a fixed set of long-lived threads that keep their database
+# connections (ecrm/core/asgi.py)
+django_asgi_app = PooledASGIHandler(threads=int(os.environ.get("ECRM_HTTP_THREADS", "8")))
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

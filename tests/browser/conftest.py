@@ -74,6 +74,12 @@ def asgi_live_server(transactional_db):
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+    # The request threads outlive the server (config.asgi's pool) and keep their connections: close
+    # them, or PostgreSQL refuses to drop the test database at the end of the run.
+    from config.asgi import django_asgi_app
+
+    for executor in django_asgi_app.executors:
+        executor.submit(connections.close_all).result(timeout=10)
     channel_layers.backends.clear()
     if share:
         shared.dec_thread_sharing()

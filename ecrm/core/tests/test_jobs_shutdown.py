@@ -88,3 +88,11 @@ def test_a_job_longer_than_the_grace_period_is_returned_and_runs_once_on_the_nex
     assert inst.query("SELECT number FROM jobapp_jobmark") == [(2,)]
     assert _claim(inst, 2) == ("done", 2, 1)
     assert inst.starts() == [2, 2]  # begun twice, committed once
+
+
+def test_serve_refuses_several_web_workers_without_a_shared_cache(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.REDIS_URL = ""
+    with pytest.raises(CommandError, match="REDIS_URL"):
+        call_command("serve", workers=2, no_seed=True)

@@ -17,7 +17,7 @@ import threading
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from ecrm.core.demo import DEMO_PASSWORD, ensure_demo_users
 from ecrm.core.models import User
@@ -39,6 +39,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, workers, no_seed, grace, **options):
+        if workers > 1 and not settings.REDIS_URL:
+            # without Redis the cache (chat presence, rate limits, login throttling) is per process
+            raise CommandError("More than one web worker needs REDIS_URL (a cache the processes share).")
         if not User.objects.exists():
             ensure_demo_users()
             if not no_seed:
