@@ -137,7 +137,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def run(port: int, tokens: list[str], messages: int, agent_http: Session, seed: int,
-              pace: tuple[float, float], replies: bool = True) -> dict:  # fmt: skip
+              pace: tuple[float, float], answer: bool = True) -> dict:  # fmt: skip
     from websockets.asyncio.client import connect
 
     rng = random.Random(seed)
@@ -218,7 +218,7 @@ async def run(port: int, tokens: list[str], messages: int, agent_http: Session, 
                 conv = frame["conversation"]
                 mid_of[frame["message"]["id"]] = client_id
                 settle(frame["message"]["id"])
-                if n == 2 and replies:  # the agent answers the third message
+                if n == 2 and answer:  # the agent answers the third message
                     text = f"Agent answer to visitor {i}"
                     reply_sent[text] = time.perf_counter()
                     status = await asyncio.to_thread(post_reply, conv, text)
