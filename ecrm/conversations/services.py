@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ecrm.core import events
 from ecrm.core.audit import record_audit
-from ecrm.core.consumers import publish, publish_many
+from ecrm.core.consumers import publish, publish_each
 from ecrm.core.exceptions import NotFound, ValidationFailed
 from ecrm.core.models import Team, User
 from ecrm.core.permissions import check_perm
@@ -56,14 +56,23 @@ def _announce(conversation: Conversation, event: str, message: Message | None = 
         "assignee": conversation.assignee_id,
         "team": conversation.team_id,
     }
+    own_group = conversation_group(conversation.pk)
+    items = []
     if message is not None:
         payload["message"] = message.pk
         payload["direction"] = message.direction
-    groups = {inbox_group(conversation.team_id), "conversations.all", conversation_group(conversation.pk)}
+        if message.direction in (MessageDirection.INBOUND, MessageDirection.OUTBOUND):
+            # The conversation's group (the chat widget, agents watching) also gets the message in
+            # the visitor's shape, so a widget's socket forwards it without a trip to the database.
+            from .channels.chat.services import visitor_message
+
+            items.append((own_group, {**payload, "visible": visitor_message(message)}))
+    groups = {inbox_group(conversation.team_id), "conversations.all", own_group}
     if conversation.assignee_id:
         groups.add(f"user.{conversation.assignee_id}")
+    items += [(group, payload) for group in sorted(groups) if not (items and group == own_group)]
 
-    transaction.on_commit(lambda: publish_many(sorted(groups), payload))
+    transaction.on_commit(lambda: publish_each(items))
 
 
 # --- inbound -------------------------------------------------------------------------------------

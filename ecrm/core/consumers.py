@@ -22,17 +22,21 @@ def publish(group: str, payload: dict) -> None:
         async_to_sync(layer.group_send)(group, {"type": "live.update", "payload": payload})
 
 
-def publish_many(groups: Iterable[str], payload: dict) -> None:
-    """The same payload to several groups in one hop to the event loop (not one per group: on a busy
-    chat server each hop from a worker thread waits its turn on the loop)."""
+def publish_each(items: Iterable[tuple[str, dict]]) -> None:
+    """(group, payload) pairs, all in one hop to the event loop (not one per group: on a busy chat
+    server each hop from a worker thread waits its turn on the loop)."""
     layer = get_channel_layer()
-    groups = list(groups)
-    if layer is None or not groups:
+    items = list(items)
+    if layer is None or not items:
         return
-    message = {"type": "live.update", "payload": payload}
 
     async def send_all() -> None:
-        await asyncio.gather(*(layer.group_send(group, message) for group in groups))
+        await asyncio.gather(
+            *(
+                layer.group_send(group, {"type": "live.update", "payload": payload})
+                for group, payload in items
+            )
+        )
 
     async_to_sync(send_all)()
 

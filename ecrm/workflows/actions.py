@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
-from ecrm.core.consumers import user_group
+from ecrm.core.consumers import publish_each, user_group
 from ecrm.core.exceptions import EcrmError
 
 from .conditions import _coerce, parse_duration
@@ -276,7 +276,7 @@ def flush_live(token: contextvars.Token | None) -> None:
     pending = _live_buffer.get()
     _live_buffer.reset(token)
     if pending:
-        publish_many(pending)
+        publish_each(pending)
 
 
 def _publish_after_commit(payloads: list[tuple[str, dict]]) -> None:
@@ -284,23 +284,7 @@ def _publish_after_commit(payloads: list[tuple[str, dict]]) -> None:
     if pending is not None:
         pending.extend(payloads)
     else:
-        publish_many(payloads)
-
-
-def publish_many(payloads: list[tuple[str, dict]]) -> None:
-    """Live messages to several groups in one trip to the channel layer (not one event loop per person)."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None or not payloads:
-        return
-
-    async def send_all() -> None:
-        for group, payload in payloads:
-            await layer.group_send(group, {"type": "live.update", "payload": payload})
-
-    async_to_sync(send_all)()
+        publish_each(payloads)
 
 
 def _absolute(path: str) -> str:

@@ -173,6 +173,65 @@ def test_agent_replies_typing_and_read_reach_the_visitor_live_but_notes_never(in
     assert Message.objects.filter(direction=MessageDirection.NOTE).count() == 1
 
 
+def test_a_reply_reaches_the_visitor_without_a_database_read(inbox, cast):
+    """The reply's event carries the visitor's shape of the message: the widget's socket forwards it
+    without queueing a read on the database thread every chat socket shares."""
+    token = token_for(inbox, name="Lina")
+
+    def no_read(*args):
+        raise AssertionError("the socket read the message from the database")
+
+    async def scenario():
+        comm = await visitor(token)
+        await comm.receive_json_from()
+        ack = await say(comm, "Hello?")
+        conv = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation"])
+        with mock.patch("ecrm.conversations.channels.chat.services.visitor_visible_message", no_read):
+            await database_sync_to_async(do_send_reply)(
+                conversation=conv, actor=cast["agent_li"], body_text="Yes."
+            )
+            reply = await comm.receive_json_from(timeout=5)
+        await comm.disconnect()
+        return reply
+
+    reply = run(scenario)
+    assert (reply["type"], reply["message"]["direction"], reply["message"]["body"]) == (
+        "message",
+        "out",
+        "Yes.",
+    )
+
+
+def test_an_event_without_the_visitors_shape_is_read_and_a_note_never_passes(inbox, cast):
+    """A message event that does not carry the visitor's shape (or carries another message's) is read
+    from the database, where only inbound and outbound messages qualify: a note claimed as "out"
+    stays inside."""
+    from channels.layers import get_channel_layer
+
+    from ecrm.conversations.services import conversation_group
+
+    token = token_for(inbox, name="Lina")
+
+    async def scenario():
+        comm = await visitor(token)
+        await comm.receive_json_from()
+        ack = await say(comm, "Hello?")
+        conv = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation"])
+        note = await database_sync_to_async(do_add_note)(
+            conversation=conv, actor=cast["agent_li"], body="secret"
+        )
+        assert await comm.receive_nothing(timeout=0.3)
+        layer = get_channel_layer()
+        forged = {"type": "message.created", "conversation": conv.pk, "message": note.pk, "direction": "out"}
+        for payload in (forged, {**forged, "visible": {"id": ack["message"]["id"], "body": "not this one"}}):
+            await layer.group_send(conversation_group(conv.pk), {"type": "live.update", "payload": payload})
+        quiet = await comm.receive_nothing(timeout=0.5)
+        await comm.disconnect()
+        return quiet
+
+    assert run(scenario)
+
+
 def test_reconnecting_shows_the_history_without_notes_and_a_resend_is_stored_once(inbox, cast):
     token = token_for(inbox)
 

@@ -190,10 +190,14 @@ class VisitorChatConsumer(DirectDispatchMixin, AsyncJsonWebsocketConsumer):
             if payload.get("message") in self._own_messages:
                 self._own_messages.discard(payload.get("message"))
                 return
-            message = await database_sync_to_async(services.visitor_visible_message)(
-                self.conversation_id, payload.get("message")
-            )
-            if message is not None:  # re-read: a note can never pass, whatever the payload claims
+            message = payload.get("visible")
+            if not (isinstance(message, dict) and message.get("id") == payload.get("message")):
+                # an event from elsewhere without the visitor's shape: read the message (a note
+                # never passes: only inbound and outbound messages of this conversation are read)
+                message = await database_sync_to_async(services.visitor_visible_message)(
+                    self.conversation_id, payload.get("message")
+                )
+            if message is not None:
                 await self.send_json({"type": "message", "message": message})
         elif kind == "typing" and "visitor" not in (payload.get("by"), payload.get("who")):
             await self.send_json({"type": "typing", "name": str(payload.get("name") or "")[:60]})
