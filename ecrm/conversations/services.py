@@ -373,14 +373,17 @@ def do_send_reply(
     now = timezone.now()
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        # a live chat reply is delivered by the publish at commit: stored as sent, no delivery job
+        inline = adapter.delivered_on_commit(conv) if adapter.can_reply else None
+        queued = adapter.can_reply and inline is None
         message = Message.objects.create(
             conversation=conv,
             inbox_id=conv.inbox_id,
             direction=MessageDirection.OUTBOUND,
             author=actor,
             body_text=body_text,
-            status=DeliveryStatus.QUEUED if adapter.can_reply else DeliveryStatus.SENT,
-            metadata=metadata or {},
+            status=DeliveryStatus.QUEUED if queued else DeliveryStatus.SENT,
+            metadata={**(metadata or {}), **(inline or {})},
             created_at=now,
         )
         refused = _store_attachments(message, attachments or [])
@@ -399,7 +402,7 @@ def do_send_reply(
         record_audit(actor=actor, action="conversation.reply", obj=conv, after={"message": message.pk})
         _announce(conv, "message.created", message)
         message_id, conv_id = message.pk, conv.pk
-        if adapter.can_reply:
+        if queued:
             transaction.on_commit(lambda: _enqueue_delivery(message_id))
         for hook in _REPLY_HOOKS:
             transaction.on_commit(lambda hook=hook: hook(conv_id, message_id))

@@ -51,6 +51,11 @@ class ChannelAdapter:
         """Deliver an outbound message; return metadata to store on it (e.g. the Message-ID)."""
         raise DeliveryError(f"the {self.kind} channel cannot send replies", permanent=True)
 
+    def delivered_on_commit(self, conversation) -> dict[str, Any] | None:
+        """Metadata when a reply in this conversation is delivered by the live update published at
+        its commit, so no delivery job is needed (the reply is stored as sent); None otherwise."""
+        return None
+
 
 _ADAPTERS: dict[str, ChannelAdapter] = {}
 

@@ -3,6 +3,8 @@ the pre-chat session with its field errors, the offline form that becomes an ema
 
 from __future__ import annotations
 
+from unittest import mock
+
 import orjson
 import pytest
 from django.core import mail
@@ -147,12 +149,20 @@ def test_a_live_chat_reply_is_delivered_by_the_socket_push_not_by_mail(
 ):
     from ecrm.conversations.channels.chat.identity import ChatSession
     from ecrm.conversations.channels.chat.services import do_post_visitor_message
+    from ecrm.core.models import JobClaim
 
     result = do_post_visitor_message(session=ChatSession("s1", inbox.pk, "aid-2"), body="hi", client_id="1")
-    with django_capture_on_commit_callbacks(execute=True):
+    jobs_before = JobClaim.objects.count()
+    with (
+        mock.patch("ecrm.conversations.services._enqueue_delivery") as delivery_job,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         reply = do_send_reply(conversation=result.conversation, actor=cast["agent_li"], body_text="hello")
     reply.refresh_from_db()
     assert reply.status == DeliveryStatus.SENT and reply.metadata == {"delivered_by": "websocket"}
+    # delivered by the publish at commit: no delivery job, and no ledger row written for one
+    assert not delivery_job.called
+    assert JobClaim.objects.count() == jobs_before
     assert mail.outbox == []
 
 

@@ -193,8 +193,9 @@ def touch_activity(user_id: int, at=None) -> None:
         | Q(last_activity_at__lt=at - TOUCH_EVERY)
         | Q(presence=Presence.AWAY, presence_source="idle")
     )
-    n = AgentProfile.objects.filter(stale, user_id=user_id).update(last_activity_at=at)
-    if not n:
+    rows = AgentProfile.objects.filter(stale, user_id=user_id)
+    # read first: on SQLite even an UPDATE that matches nothing takes the database's write lock
+    if not rows.exists() or not rows.update(last_activity_at=at):
         return
     back = AgentProfile.objects.filter(
         user_id=user_id, presence=Presence.AWAY, presence_source="idle"

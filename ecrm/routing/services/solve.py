@@ -438,10 +438,13 @@ def mark_responded(*, kind: str, object_id: int, agent_id: int | None, at: dt.da
     """The assigned agent answered (a reply, a public comment): the no-reply timer stops."""
     if agent_id is None:
         return 0
-    return Assignment.objects.filter(
+    waiting = Assignment.objects.filter(
         work_item__kind=kind, work_item__object_id=object_id, agent_id=agent_id,
         ended_at__isnull=True, responded_at__isnull=True,
-    ).update(responded_at=at or timezone.now())  # fmt: skip
+    )  # fmt: skip
+    # read first: after the first answer there is nothing to write, and on SQLite even an UPDATE
+    # that matches nothing takes the database's write lock
+    return waiting.update(responded_at=at or timezone.now()) if waiting.exists() else 0
 
 
 def reconcile_done(now: dt.datetime | None = None) -> int:

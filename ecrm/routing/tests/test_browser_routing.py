@@ -14,6 +14,7 @@ from . import factories as f
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 def _off_loop(fn, *args):
     """Run a write in another thread: Playwright's event loop runs in this one, and the services'
     live-update publishing (async_to_sync) refuses to run next to it."""

@@ -186,3 +186,24 @@ def test_first_presence_creates_a_profile_with_the_console_language_as_a_skill()
     do_set_presence(actor=newcomer, user=newcomer, presence="online")
     p = AgentProfile.objects.get(user=newcomer)
     assert (p.presence, p.skills, p.capacity["chat"]) == ("online", {"lang:zh": 3}, 3)
+
+
+def test_a_second_reply_soon_after_writes_no_routing_bookkeeping(django_capture_on_commit_callbacks):
+    """Activity and "responded" are written once; later replies only read (on SQLite even an UPDATE
+    that matches nothing would take the database's write lock from the chat and the other agents)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    f.settings(no_response_minutes=5)
+    agent = f.agent("quick", skills={"lang:en": 5})
+    with django_capture_on_commit_callbacks(execute=True):
+        conv = f.incoming("hello")
+        do_send_reply(conversation=conv, actor=agent, body_text="On it")
+    assert Assignment.objects.get(agent=agent).responded_at is not None
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        do_send_reply(conversation=conv, actor=agent, body_text="Still on it")
+    routing_writes = [
+        q["sql"] for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE") and ("routing_agentprofile" in q["sql"] or "routing_assignment" in q["sql"])
+    ]  # fmt: skip
+    assert routing_writes == []

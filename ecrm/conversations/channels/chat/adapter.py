@@ -52,12 +52,20 @@ class ChatAdapter(ChannelAdapter):
     config_schema: ClassVar[type[BaseModel]] = ChatConfig
     can_reply = True
 
+    def delivered_on_commit(self, conversation) -> dict[str, Any] | None:
+        """A live chat reply is delivered by the WebSocket push `do_send_reply` publishes to
+        `conversation.<id>` at commit: no job (and no write for one) for it."""
+        if conversation.thread_key.startswith(OFFLINE_THREAD_PREFIX):
+            return None
+        return {"delivered_by": "websocket"}
+
     def send(self, message) -> dict[str, Any]:
-        """A live chat reply is delivered by the WebSocket push `do_send_reply` already published to
-        `conversation.<id>`; an offline conversation (the visitor left an email) is answered by email."""
+        """An offline conversation (the visitor left an email) is answered by email; a live one needs
+        no sending (see `delivered_on_commit`), should a queued reply reach here."""
         conversation = message.conversation
-        if not conversation.thread_key.startswith(OFFLINE_THREAD_PREFIX):
-            return {"delivered_by": "websocket"}
+        live = self.delivered_on_commit(conversation)
+        if live is not None:
+            return live
         if "@" not in conversation.contact:
             raise DeliveryError("the offline visitor left no email address", permanent=True)
         cfg = self.config(message.inbox)
