@@ -16,7 +16,6 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 
-
 @dataclass
 class AsgiLiveServer:
     url: str
@@ -83,4 +82,3 @@ def asgi_live_server(transactional_db):
     channel_layers.backends.clear()
     if share:
         shared.dec_thread_sharing()
-
