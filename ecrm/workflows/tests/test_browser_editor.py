@@ -15,11 +15,14 @@ from .factories import customer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+HTMX_IDLE = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+
+
 def rerendered(page, select: str, value: str) -> None:
     """Choose in a select that re-renders its row over htmx, and wait until the new row is in place."""
     with page.expect_response(lambda r: "/workflows/editor/" in r.url):
         page.select_option(select, value)
-    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    page.wait_for_function(HTMX_IDLE)
 
 
 def test_build_dry_run_and_save_a_rule_in_the_editor(live_server, chromium):
@@ -46,6 +49,9 @@ def test_build_dry_run_and_save_a_rule_in_the_editor(live_server, chromium):
     # a second row, added over htmx
     page.click("#conditions button[data-action=add-condition]")
     page.wait_for_selector("select[name=c-1-field]")
+    # htmx binds the new row's controls while it swaps and settles: a choice made before that sends
+    # nothing (seen once in CI as a 10 s wait for the re-render)
+    page.wait_for_function(HTMX_IDLE)
     rerendered(page, "select[name=c-1-field]", "ticket.subject")
     rerendered(page, "select[name=c-1-op]", "contains")
     page.fill("input[name=c-1-value]", "broken")
