@@ -57,7 +57,7 @@ def _announce(conversation: Conversation, event: str, message: Message | None = 
         "team": conversation.team_id,
     }
     own_group = conversation_group(conversation.pk)
-    items = []
+    own_payload = payload
     if message is not None:
         payload["message"] = message.pk
         payload["direction"] = message.direction
@@ -66,11 +66,11 @@ def _announce(conversation: Conversation, event: str, message: Message | None = 
             # the visitor's shape, so a widget's socket forwards it without a trip to the database.
             from .channels.chat.services import visitor_message
 
-            items.append((own_group, {**payload, "visible": visitor_message(message)}))
+            own_payload = {**payload, "visible": visitor_message(message)}
     groups = {inbox_group(conversation.team_id), "conversations.all", own_group}
     if conversation.assignee_id:
         groups.add(f"user.{conversation.assignee_id}")
-    items += [(group, payload) for group in sorted(groups) if not (items and group == own_group)]
+    items = [(group, own_payload if group == own_group else payload) for group in sorted(groups)]
 
     transaction.on_commit(lambda: publish_each(items))
 

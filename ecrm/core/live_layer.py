@@ -123,10 +123,11 @@ class RelayChannelLayer(InMemoryChannelLayer):
             except BlockingIOError:
                 self.dropped += 1
                 log.warning("live relay: %s is not reading; an event for %s was dropped", peer, group)
-            except OSError as exc:
-                if exc.errno != errno.ENOTSOCK:
-                    raise
-                self._forget(peer)
+            except OSError as exc:  # a publish after commit must not fail the request for a peer
+                if exc.errno == errno.ENOTSOCK:
+                    self._forget(peer)
+                else:
+                    log.warning("live relay: %s refused an event for %s: %s", peer, group, exc)
 
     def _live_peers(self) -> list[str]:
         now = time.monotonic()
